@@ -1,0 +1,15 @@
+"""cyclegan-tool: train CycleGAN on two image folders, export it, and translate folders fast.
+
+The package imports with torch alone; torchvision, ONNX, ONNX Runtime, TensorRT and Qt
+are imported lazily by the modules that need them.
+
+Layout:
+    models/    network registry (generators, discriminators) with reference key layouts
+    train/     the trainer (`cyclegan-tool train`)
+    export/    ONNX and TensorRT export (`cyclegan-tool export`)
+    runtime/   inference backends and the folder pipeline (`cyclegan-tool convert`)
+    gui/       the PySide6 desktop converter (`cyclegan-tool gui`)
+    cli/       thin Click entry points over the above
+"""
+
+__version__ = "0.1.0"

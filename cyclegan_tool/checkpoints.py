@@ -1,0 +1,129 @@
+"""Checkpoint files: our self-describing training checkpoints and the reference's
+per-network `.pth` state_dicts. Everything is read with `weights_only=True`."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from cyclegan_tool.errors import CheckpointError, ConfigError
+from cyclegan_tool.fileio import atomic_write, sha256_file
+from cyclegan_tool.models import GeneratorSpec, build_generator
+from cyclegan_tool.models.layout import infer_generator_spec, load_into, strip_prefix
+
+FORMAT = "cyclegan-tool/checkpoint"
+FORMAT_VERSION = 1
+DIRECTIONS = ("a2b", "b2a")
+
+
+def save(path: str | os.PathLike, payload: dict) -> Path:
+    """torch.save `payload` atomically."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
+
+
+def read(path: str | os.PathLike) -> dict:
+    """Load a checkpoint or state_dict file safely (`weights_only=True`) onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state_dict or checkpoint")
+    return obj
+
+
+def is_tool_checkpoint(obj: dict) -> bool:
+    return obj.get("format") == FORMAT
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedGenerator:
+    """A generator ready for inference, with where it came from."""
+
+    net: nn.Module
+    spec: GeneratorSpec
+    direction: str
+    source: Path
+    source_sha256: str
+    origin: str  # "cyclegan-tool" or "reference"
+    epoch: int | None = None
+
+
+def _reference_direction(path: Path, direction: str | None) -> str:
+    stem = path.stem
+    if stem.endswith("net_G_A"):
+        return "a2b"
+    if stem.endswith("net_G_B"):
+        return "b2a"
+    return direction or "a2b"
+
+
+def load_generator(path: str | os.PathLike, *, direction: str | None = None,
+                   spec: GeneratorSpec | None = None) -> LoadedGenerator:
+    """Load one generator, in eval mode on the CPU, from any supported file.
+
+    Our checkpoints hold both directions (`direction` picks one, default a2b). A reference
+    `*_net_G_A.pth` is a2b, `*_net_G_B.pth` b2a, `latest_net_G.pth` whatever `direction`
+    says. The architecture is read off the file; `spec` overrides it for plain state_dicts.
+    """
+    path = Path(path)
+    if direction is not None and direction not in DIRECTIONS:
+        raise ConfigError(f"direction must be one of {DIRECTIONS}, not '{direction}'")
+    obj = read(path)
+    if is_tool_checkpoint(obj):
+        direction = direction or "a2b"
+        spec = GeneratorSpec.from_dict(obj["arch"]["generator"])
+        state = obj["networks"][f"gen_{direction}"]
+        origin, epoch = "cyclegan-tool", obj.get("epoch")
+    else:
+        state = strip_prefix(obj)
+        if not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{path}: neither a cyclegan-tool checkpoint nor a plain state_dict")
+        spec = spec or infer_generator_spec(state)
+        direction = _reference_direction(path, direction)
+        origin, epoch = "reference", None
+    net = build_generator(spec)
+    load_into(net, state, f"{path}")
+    net.eval()
+    return LoadedGenerator(net=net, spec=spec, direction=direction, source=path,
+                           source_sha256=sha256_file(path), origin=origin, epoch=epoch)
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """What a checkpoint is, as a JSON-able dict (for `cyclegan-tool info`)."""
+    path = Path(path)
+    obj = read(path)
+    if is_tool_checkpoint(obj):
+        return {
+            "file": str(path),
+            "kind": "cyclegan-tool training checkpoint",
+            "format_version": obj.get("format_version"),
+            "tool_version": obj.get("tool_version"),
+            "epoch": obj.get("epoch"),
+            "step": obj.get("step"),
+            "generator": obj["arch"]["generator"],
+            "discriminator": obj["arch"]["discriminator"],
+            "conventions": obj.get("conventions"),
+            "config": obj.get("config"),
+        }
+    state = strip_prefix(obj)
+    from cyclegan_tool.models.layout import infer_discriminator_spec
+
+    try:
+        arch, role = infer_generator_spec(state).to_dict(), "generator"
+    except CheckpointError:
+        arch, role = infer_discriminator_spec(state).to_dict(), "discriminator"
+    params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
+    return {"file": str(path), "kind": f"plain state_dict ({role}, reference layout)",
+            role: arch, "parameters": params}

@@ -1,0 +1,24 @@
+"""`describe_artifact(path)`: what any file the tool reads or writes is, by its suffix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cyclegan_tool import checkpoints
+from cyclegan_tool.errors import CycleGANError
+
+
+def describe_artifact(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CycleGANError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        from cyclegan_tool.export.onnx_export import describe_onnx
+
+        return describe_onnx(p)
+    if suffix in (".plan", ".engine") or p.name.endswith(".plan.json"):
+        from cyclegan_tool.export.sidecar import describe_engine
+
+        return describe_engine(p)
+    return checkpoints.describe(p)

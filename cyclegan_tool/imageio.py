@@ -1,0 +1,145 @@
+"""Image files in and out: the one place that decides how every PIL mode becomes RGB.
+
+Policy (also in the README):
+- EXIF orientation is applied, so outputs are upright like the viewer showed the input.
+- Grayscale (L, I;16, I) is replicated to three channels; the output is RGB.
+- Alpha (RGBA, LA, palette with transparency) is set aside and re-attached to the output.
+- 16-bit data keeps its precision on the way in (scaled by 1/65535, not clipped at 255).
+- CMYK, YCbCr and other modes are converted by PIL to RGB.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan_tool.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+DEFAULT_MAX_PIXELS = 16384 * 16384  # larger is treated as a decompression bomb
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """`rgb`: uint8 or uint16 [H, W, 3]; `alpha`: uint8 [H, W] or None; `mode`: PIL's mode."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    mode: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under `folder` by extension, sorted by path (hidden files skipped)."""
+    folder = Path(folder)
+    pattern = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in pattern if p.is_file() and is_image_name(p)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Read an image file by the policy above. Raises DataError naming the file."""
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(f"{path}: {w}x{h} pixels is over the limit of {max_pixels} "
+                                "(decompression bomb guard); raise --max-pixels to allow it")
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            return _to_arrays(im)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: refused as a decompression bomb ({_first_line(e)})") from None
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
+        raise DataError(f"{path}: cannot read image ({_first_line(e)})") from None
+
+
+def _to_arrays(im) -> DecodedImage:
+    mode = im.mode
+    alpha = None
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(im.getchannel("A"))
+        im = im.convert("RGB") if im.mode == "RGBA" else im.convert("L")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(im, dtype=np.int64)
+        if mode == "I" and gray.max(initial=0) <= 255:
+            gray16 = (gray.clip(0, 255) * 257).astype(np.uint16)
+        else:
+            gray16 = gray.clip(0, 65535).astype(np.uint16)
+        rgb = np.repeat(gray16[..., None], 3, axis=2)
+    elif im.mode == "F":
+        gray = np.asarray(im, dtype=np.float32)
+        rgb = np.repeat((gray.clip(0, 1) * 65535).astype(np.uint16)[..., None], 3, axis=2)
+    elif im.mode == "L" or im.mode == "1":
+        rgb = np.repeat(np.asarray(im.convert("L"))[..., None], 3, axis=2)
+    else:
+        rgb = np.asarray(im.convert("RGB"))
+    return DecodedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, mode=mode)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 with rounding; uint8 passes through."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def read_rgb8(path: str | os.PathLike):
+    """A PIL RGB 8-bit image (alpha dropped), as the trainer reads every file."""
+    from PIL import Image
+
+    return Image.fromarray(to_uint8(decode(path).rgb), "RGB")
+
+
+FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP",
+           "tif": "TIFF", "tiff": "TIFF"}
+
+
+def encode(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
+           *, quality: int = 95) -> bytes:
+    """Encode uint8 [H, W, 3] (+ alpha) for the format `path`'s extension names.
+
+    Alpha is kept where the format has it (PNG, WebP, TIFF) and dropped for JPEG and BMP.
+    """
+    import io
+
+    from PIL import Image
+
+    ext = Path(path).suffix.lower().lstrip(".")
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        raise DataError(f"{path}: cannot write format '.{ext}'")
+    im = Image.fromarray(rgb, "RGB")
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        im.putalpha(Image.fromarray(to_uint8(alpha) if alpha.dtype != np.uint8 else alpha, "L"))
+    buf = io.BytesIO()
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG":
+        kwargs = {"compress_level": 1}
+    im.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()

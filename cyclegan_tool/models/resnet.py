@@ -1,0 +1,95 @@
+"""ResNet generators (Johnson et al.), the CycleGAN default.
+
+Module and attribute names (`model`, `conv_block`) match the reference implementation so
+that its state_dicts load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from cyclegan_tool.models.norms import NORMS, conv_bias
+from cyclegan_tool.models.registry import GENERATORS
+from cyclegan_tool.models.specs import GeneratorSpec
+
+
+class ResnetBlock(nn.Module):
+    """`x + norm(conv(relu(norm(conv(pad(x))))))` with reflection padding, dims kept."""
+
+    def __init__(self, dim: int, norm: str, use_dropout: bool):
+        super().__init__()
+        bias = conv_bias(norm)
+        block: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=bias),
+            NORMS.get(norm)(dim),
+            nn.ReLU(True),
+        ]
+        if use_dropout:
+            block.append(nn.Dropout(0.5))
+        block += [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=bias),
+            NORMS.get(norm)(dim),
+        ]
+        self.conv_block = nn.Sequential(*block)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-3 (the paper's notation).
+
+    `Tensor[N, input_nc, H, W]` in [-1, 1] -> `Tensor[N, output_nc, H, W]` in [-1, 1];
+    H and W must be multiples of 4 (two stride-2 downsamplings).
+    """
+
+    pad_multiple = 4
+
+    def __init__(self, spec: GeneratorSpec, n_blocks: int):
+        super().__init__()
+        ngf, norm, bias = spec.ngf, spec.norm, conv_bias(spec.norm)
+        make_norm = NORMS.get(norm)
+        model: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(spec.input_nc, ngf, kernel_size=7, padding=0, bias=bias),
+            make_norm(ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(2):  # downsampling
+            mult = 2**i
+            model += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                make_norm(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        model += [ResnetBlock(ngf * 4, norm, spec.use_dropout) for _ in range(n_blocks)]
+        for i in range(2):  # upsampling
+            mult = 2 ** (2 - i)
+            model += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2,
+                                   padding=1, output_padding=1, bias=bias),
+                make_norm(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        model += [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, spec.output_nc, kernel_size=7, padding=0),
+            nn.Tanh(),
+        ]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@GENERATORS.register("resnet_9blocks")
+def resnet_9blocks(spec: GeneratorSpec) -> nn.Module:
+    return ResnetGenerator(spec, n_blocks=9)
+
+
+@GENERATORS.register("resnet_6blocks")
+def resnet_6blocks(spec: GeneratorSpec) -> nn.Module:
+    return ResnetGenerator(spec, n_blocks=6)

@@ -1,0 +1,45 @@
+"""Typed, frozen architecture specs. A spec plus a state_dict is everything needed to
+rebuild a network; specs are saved in checkpoints, ONNX metadata and engine sidecars."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratorSpec:
+    """A generator: `name` is a key of `GENERATORS` (resnet_9blocks, unet_256, ...)."""
+
+    name: str = "resnet_9blocks"
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64
+    norm: str = "instance"
+    use_dropout: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GeneratorSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscriminatorSpec:
+    """A discriminator: `basic` (70x70 PatchGAN = n_layers with 3), `n_layers` or `pixel`."""
+
+    name: str = "basic"
+    input_nc: int = 3
+    ndf: int = 64
+    n_layers: int = 3
+    norm: str = "instance"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DiscriminatorSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

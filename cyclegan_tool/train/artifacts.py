@@ -1,0 +1,73 @@
+"""What a run writes next to its checkpoints: config.json, log.jsonl, sample grids,
+TensorBoard events, and the generators in the reference per-network layout."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan_tool import __version__
+from cyclegan_tool.conventions import tensor_to_array
+from cyclegan_tool.errors import MissingDependencyError
+from cyclegan_tool.fileio import atomic_write, atomic_write_json
+from cyclegan_tool.train.config import TrainConfig
+
+
+def write_config(run_dir: Path, cfg: TrainConfig, extra: dict) -> Path:
+    return atomic_write_json(run_dir / "config.json", {"tool_version": __version__, **extra,
+                                                       "config": cfg.to_dict()})
+
+
+class LossLog:
+    """Appends one JSON object per logged step to `log.jsonl`."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "log.jsonl"
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+
+def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...]) -> Path:
+    """A 2 x 3 PNG: real A | fake B | reconstructed A over real B | fake A | reconstructed B
+    (first image of the batch)."""
+    from PIL import Image
+
+    tiles = [tensor_to_array(t[0]) for t in visuals]
+    rows = [np.concatenate(tiles[:3], axis=1), np.concatenate(tiles[3:], axis=1)]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG")
+    return atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def write_reference_generators(run_dir: Path, nets: dict, label: str = "latest") -> None:
+    """`<label>_net_G_A.pth` (A -> B) and `<label>_net_G_B.pth` (B -> A): plain state_dicts that
+    the reference implementation's test script loads."""
+    for file_name, key in ((f"{label}_net_G_A.pth", "gen_a2b"), (f"{label}_net_G_B.pth", "gen_b2a")):
+        buf = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in nets[key].state_dict().items()}, buf)
+        atomic_write(run_dir / file_name, lambda f, b=buf: f.write(b.getbuffer()))
+
+
+class TensorBoard:
+    def __init__(self, run_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise MissingDependencyError("tensorboard", "--tensorboard") from None
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def write(self, step: int, losses: dict[str, float]) -> None:
+        for k, v in losses.items():
+            self.writer.add_scalar(f"loss/{k}", v, step)
+
+    def close(self) -> None:
+        self.writer.close()

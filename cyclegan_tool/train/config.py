@@ -1,0 +1,129 @@
+"""The trainer's typed, frozen configuration. Defaults are the reference CycleGAN's.
+
+Each field's metadata carries its CLI help (and choices), so `cyclegan-tool train`
+options are generated from this one definition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.models import DiscriminatorSpec, GeneratorSpec
+
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+
+
+def opt(default, help: str, choices: tuple | None = None, runtime: bool = False):
+    """A config field with CLI help; `runtime` fields may change on --resume."""
+    return field(default=default, metadata={"help": help, "choices": choices, "runtime": runtime})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    dataroot: str = opt("", "folder with trainA/ and trainB/")
+    name: str = opt("experiment", "run name: outputs go to CHECKPOINTS_DIR/NAME", runtime=True)
+    checkpoints_dir: str = opt("checkpoints", "where runs are stored", runtime=True)
+    # networks
+    netG: str = opt("resnet_9blocks", "generator architecture",
+                    ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
+    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN", ("basic", "n_layers", "pixel"))
+    n_layers_D: int = opt(3, "discriminator layers when --netD n_layers")
+    ngf: int = opt(64, "generator filters in the first conv layer")
+    ndf: int = opt(64, "discriminator filters in the first conv layer")
+    norm: str = opt("instance", "normalisation layer", ("instance", "batch", "none"))
+    init_type: str = opt("normal", "weight initialisation", ("normal", "xavier", "kaiming", "orthogonal"))
+    init_gain: float = opt(0.02, "scale for normal, xavier and orthogonal init")
+    dropout: bool = opt(False, "dropout in the generator (off for CycleGAN, as in the reference)")
+    # objective
+    gan_mode: str = opt("lsgan", "GAN objective (wgangp adds a gradient penalty)", ("lsgan", "vanilla", "wgangp"))
+    lambda_a: float = opt(10.0, "weight of the cycle loss A -> B -> A")
+    lambda_b: float = opt(10.0, "weight of the cycle loss B -> A -> B")
+    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda (0 disables it)")
+    pool_size: int = opt(50, "how many past fakes the discriminators see (0 disables the pool)")
+    # optimisation
+    lr: float = opt(0.0002, "Adam learning rate")
+    beta1: float = opt(0.5, "Adam beta1")
+    lr_policy: str = opt("linear", "learning rate schedule", ("linear", "step", "cosine"))
+    lr_decay_iters: int = opt(50, "epochs between x0.1 steps when --lr-policy step")
+    n_epochs: int = opt(100, "epochs at the initial learning rate")
+    n_epochs_decay: int = opt(100, "epochs of linear decay to zero")
+    batch_size: int = opt(1, "images per domain per step (per process under torchrun)")
+    # data
+    load_size: int = opt(286, "scale images to this size")
+    crop_size: int = opt(256, "then crop to this size")
+    preprocess: str = opt("resize_and_crop", "resizing and cropping at load time", PREPROCESS)
+    no_flip: bool = opt(False, "no random horizontal flips")
+    direction: str = opt("a2b", "a2b trains trainA -> trainB as A -> B; b2a swaps the folders", ("a2b", "b2a"))
+    serial_batches: bool = opt(False, "take A and B in order instead of shuffled and random pairs")
+    max_dataset_size: float = opt(math.inf, "use at most this many images per domain")
+    seed: int = opt(0, "random seed (weights, data order, augmentation, image pool)")
+    workers: int = opt(4, "data loading processes", runtime=True)
+    # speed
+    amp: str = opt("none", "mixed precision: bf16, or fp16 with gradient scaling", ("none", "bf16", "fp16"), runtime=True)
+    channels_last: bool = opt(False, "channels-last memory format", runtime=True)
+    compile: bool = opt(False, "torch.compile the networks", runtime=True)
+    device: str = opt("auto", "cpu, cuda or cuda:N (auto: cuda if present, else cpu)", runtime=True)
+    # output
+    save_epoch_freq: int = opt(5, "write epoch_NNNN.pt every N epochs", runtime=True)
+    save_latest_freq: int = opt(5000, "refresh latest.pt every N steps (0: at epoch ends only)", runtime=True)
+    print_freq: int = opt(100, "log losses every N steps", runtime=True)
+    sample_freq: int = opt(400, "write a sample grid every N steps (0: never)", runtime=True)
+    tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard package)", runtime=True)
+    until_epoch: int = opt(0, "stop after this epoch (resume later with --resume); 0: run to the end", runtime=True)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def generator_spec(self) -> GeneratorSpec:
+        return GeneratorSpec(name=self.netG, ngf=self.ngf, norm=self.norm, use_dropout=self.dropout)
+
+    @property
+    def discriminator_spec(self) -> DiscriminatorSpec:
+        return DiscriminatorSpec(name=self.netD, ndf=self.ndf, n_layers=self.n_layers_D, norm=self.norm)
+
+    def validate(self) -> TrainConfig:
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}")
+        positive = ("ngf", "ndf", "batch_size", "load_size", "crop_size", "n_layers_D")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
+            raise ConfigError("--n-epochs plus --n-epochs-decay must be at least 1")
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
+            raise ConfigError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}")
+        layers = 3 if self.netD == "basic" else self.n_layers_D
+        if self.netD != "pixel" and self.preprocess != "none" and self.crop_size < 3 * 2**layers:
+            raise ConfigError(f"--crop-size {self.crop_size} is too small for a {layers}-layer PatchGAN "
+                              f"discriminator (at least {3 * 2**layers})")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if math.isinf(d["max_dataset_size"]):
+            d["max_dataset_size"] = None  # JSON has no infinity
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name: f for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("max_dataset_size") is None:
+            d["max_dataset_size"] = math.inf
+        return cls(**d)
+
+    def with_runtime(self, other: TrainConfig) -> TrainConfig:
+        """This config with the runtime fields (device, workers, output cadence...) of `other`."""
+        runtime = {f.name: getattr(other, f.name) for f in fields(self) if f.metadata.get("runtime")}
+        return replace(self, **runtime)
+
+    def non_defaults(self) -> dict:
+        default = TrainConfig()
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}

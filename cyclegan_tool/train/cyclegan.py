@@ -1,0 +1,175 @@
+"""The CycleGAN model: two generators, two discriminators, their losses and one step.
+
+Naming: `gen_a2b` maps A -> B (the reference's G_A), `gen_b2a` maps B -> A (G_B),
+`disc_b` judges images of domain B (the reference's D_A), `disc_a` judges domain A (D_B).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cyclegan_tool.models import build_discriminator, build_generator, init_weights
+from cyclegan_tool.train.config import TrainConfig
+from cyclegan_tool.train.losses import GANLoss, gradient_penalty
+from cyclegan_tool.train.pool import ImagePool
+from cyclegan_tool.train.schedule import build_scheduler
+
+NETWORKS = ("gen_a2b", "gen_b2a", "disc_a", "disc_b")
+
+
+def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+class CycleGAN:
+    """Networks, optimizers, schedulers and image pools for one training run on one device."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, rank: int = 0):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        gspec, dspec = cfg.generator_spec, cfg.discriminator_spec
+        self.nets: dict[str, nn.Module] = {
+            "gen_a2b": build_generator(gspec), "gen_b2a": build_generator(gspec),
+            "disc_a": build_discriminator(dspec), "disc_b": build_discriminator(dspec),
+        }
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for net in self.nets.values():
+            init_weights(net, cfg.init_type, cfg.init_gain).to(device, memory_format=fmt).train()
+        self.gan_loss = GANLoss(cfg.gan_mode)
+        betas = (cfg.beta1, 0.999)
+        self.opt_gen = torch.optim.Adam(itertools.chain(self.nets["gen_a2b"].parameters(),
+                                                        self.nets["gen_b2a"].parameters()), lr=cfg.lr, betas=betas)
+        self.opt_disc = torch.optim.Adam(itertools.chain(self.nets["disc_a"].parameters(),
+                                                         self.nets["disc_b"].parameters()), lr=cfg.lr, betas=betas)
+        self.sched_gen = build_scheduler(self.opt_gen, cfg)
+        self.sched_disc = build_scheduler(self.opt_disc, cfg)
+        self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1 + 1000 * rank)
+        self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2 + 1000 * rank)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        scale = cfg.amp == "fp16"
+        self.scaler_gen = torch.amp.GradScaler(device.type, enabled=scale)
+        self.scaler_disc = torch.amp.GradScaler(device.type, enabled=scale)
+        self.run_nets = dict(self.nets)  # what the step calls: maybe DDP-wrapped and compiled
+        self.local_nets = dict(self.nets)  # maybe compiled, never DDP (discriminators in the G step)
+
+    # -- wrapping -------------------------------------------------------------------------
+    def wrap(self, *, ddp: bool, compile: bool) -> None:
+        """Wrap the networks for DDP and/or torch.compile (state_dicts stay unwrapped)."""
+        for name, net in self.nets.items():
+            run = net
+            if ddp:
+                from torch.nn.parallel import DistributedDataParallel
+
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                run = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+            self.run_nets[name] = torch.compile(run) if compile else run
+            self.local_nets[name] = torch.compile(net) if compile else net
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # -- one step -------------------------------------------------------------------------
+    def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One generator update then one discriminator update (the reference order).
+
+        `real_a`, `real_b`: `Tensor[N, 3, H, W]` in [-1, 1] on `self.device`.
+        Returns the detached loss terms (still on the device: reading them synchronises, so
+        the trainer does it only when it logs); keeps the step's images for `visuals()`.
+        """
+        cfg, run = self.cfg, self.run_nets
+        gen_a2b, gen_b2a = run["gen_a2b"], run["gen_b2a"]
+        disc_a, disc_b = self.local_nets["disc_a"], self.local_nets["disc_b"]  # no DDP sync in the G step
+        with self._autocast():
+            fake_b = gen_a2b(real_a)  # G_A(A)
+            rec_a = gen_b2a(fake_b)  # G_B(G_A(A))
+            fake_a = gen_b2a(real_b)  # G_B(B)
+            rec_b = gen_a2b(fake_a)  # G_A(G_B(B))
+
+        # Generators: fool both discriminators, reconstruct both domains, keep identity.
+        _set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], False)
+        self.opt_gen.zero_grad(set_to_none=True)
+        losses: dict[str, torch.Tensor] = {}
+        with self._autocast():
+            if cfg.lambda_identity > 0:
+                # ||G_A(B) - B||_1 and ||G_B(A) - A||_1, weighted lambda * lambda_identity.
+                idt_b = gen_a2b(real_b)
+                idt_a = gen_b2a(real_a)
+                losses["idt_b"] = F.l1_loss(idt_b.float(), real_b) * cfg.lambda_b * cfg.lambda_identity
+                losses["idt_a"] = F.l1_loss(idt_a.float(), real_a) * cfg.lambda_a * cfg.lambda_identity
+            losses["gan_a2b"] = self.gan_loss(disc_b(fake_b), True)  # L_GAN(G_A, D_A)
+            losses["gan_b2a"] = self.gan_loss(disc_a(fake_a), True)  # L_GAN(G_B, D_B)
+            # Cycle consistency: ||G_B(G_A(A)) - A||_1 and ||G_A(G_B(B)) - B||_1.
+            losses["cycle_a"] = F.l1_loss(rec_a.float(), real_a) * cfg.lambda_a
+            losses["cycle_b"] = F.l1_loss(rec_b.float(), real_b) * cfg.lambda_b
+            loss_gen = sum(losses.values())
+        self.scaler_gen.scale(loss_gen).backward()
+        self.scaler_gen.step(self.opt_gen)
+        self.scaler_gen.update()
+
+        # Discriminators: real vs. a fake drawn through the image pool.
+        _set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], True)
+        self.opt_disc.zero_grad(set_to_none=True)
+        pooled_b = self.pool_b.query(fake_b).to(real_b.dtype)
+        pooled_a = self.pool_a.query(fake_a).to(real_a.dtype)
+        with self._autocast():
+            losses["disc_b"] = self._disc_loss(run["disc_b"], real_b, pooled_b)
+            losses["disc_a"] = self._disc_loss(run["disc_a"], real_a, pooled_a)
+        self.scaler_disc.scale(losses["disc_a"] + losses["disc_b"]).backward()
+        self.scaler_disc.step(self.opt_disc)
+        self.scaler_disc.update()
+
+        self._visuals = (real_a, fake_b, rec_a, real_b, fake_a, rec_b)
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _disc_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """(L(D(real), 1) + L(D(fake), 0)) / 2, plus the gradient penalty for wgangp."""
+        loss = (self.gan_loss(disc(real), True) + self.gan_loss(disc(fake), False)) * 0.5
+        if self.cfg.gan_mode == "wgangp":
+            loss = loss + gradient_penalty(disc, real, fake)
+        return loss
+
+    def visuals(self) -> tuple[torch.Tensor, ...]:
+        """(real_a, fake_b, rec_a, real_b, fake_a, rec_b) of the last step."""
+        return tuple(t.detach() for t in self._visuals)
+
+    def end_epoch(self) -> None:
+        self.sched_gen.step()
+        self.sched_disc.step()
+
+    @property
+    def lr(self) -> float:
+        return self.opt_gen.param_groups[0]["lr"]
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "networks": {k: v.state_dict() for k, v in self.nets.items()},
+            "optimizers": {"gen": self.opt_gen.state_dict(), "disc": self.opt_disc.state_dict()},
+            "schedulers": {"gen": self.sched_gen.state_dict(), "disc": self.sched_disc.state_dict()},
+            "scalers": {"gen": self.scaler_gen.state_dict(), "disc": self.scaler_disc.state_dict()},
+            "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        from cyclegan_tool.models.layout import load_into
+
+        for name in NETWORKS:
+            load_into(self.nets[name], state["networks"][name], f"checkpoint network '{name}'")
+        self.opt_gen.load_state_dict(state["optimizers"]["gen"])
+        self.opt_disc.load_state_dict(state["optimizers"]["disc"])
+        self.sched_gen.load_state_dict(state["schedulers"]["gen"])
+        self.sched_disc.load_state_dict(state["schedulers"]["disc"])
+        if state.get("scalers", {}).get("gen"):
+            self.scaler_gen.load_state_dict(state["scalers"]["gen"])
+            self.scaler_disc.load_state_dict(state["scalers"]["disc"])
+        self.pool_a.load_state_dict(state["pools"]["a"], self.device)
+        self.pool_b.load_state_dict(state["pools"]["b"], self.device)

@@ -1,0 +1,27 @@
+"""Learning-rate schedules, stepped once per epoch."""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, StepLR
+
+from cyclegan_tool.train.config import TrainConfig
+
+
+class LinearDecay:
+    """1 for `n_epochs` epochs, then linearly to 0 over `n_epochs_decay` (the reference rule:
+    1 - max(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1))."""
+
+    def __init__(self, n_epochs: int, n_epochs_decay: int):
+        self.n_epochs, self.n_epochs_decay = n_epochs, n_epochs_decay
+
+    def __call__(self, epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - self.n_epochs) / float(self.n_epochs_decay + 1)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LRScheduler:
+    if cfg.lr_policy == "linear":
+        return LambdaLR(optimizer, LinearDecay(cfg.n_epochs, cfg.n_epochs_decay))
+    if cfg.lr_policy == "step":
+        return StepLR(optimizer, step_size=cfg.lr_decay_iters, gamma=0.1)
+    return CosineAnnealingLR(optimizer, T_max=max(1, cfg.n_epochs), eta_min=0)

@@ -1,0 +1,177 @@
+"""The training loop: `train(config)` is what `cyclegan-tool train` calls.
+
+The loop never prints: it reports through a `Reporter` (the CLI's draws a progress bar)
+and `logging`, and writes its artifacts into CHECKPOINTS_DIR/NAME.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from cyclegan_tool import __version__, checkpoints, conventions
+from cyclegan_tool.errors import CheckpointError, ConfigError, CycleGANError
+from cyclegan_tool.train import artifacts, distributed
+from cyclegan_tool.train.config import TrainConfig
+from cyclegan_tool.train.cyclegan import CycleGAN
+from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
+
+log = logging.getLogger("cyclegan_tool.train")
+
+
+class Reporter:
+    """Progress callbacks; the default does nothing. Only the main rank gets calls."""
+
+    def start(self, *, total_steps: int, done_steps: int, info: dict) -> None: ...
+    def step(self, *, step: int, epoch: int, losses: dict[str, float] | None) -> None: ...
+    def epoch_end(self, *, epoch: int, total_epochs: int, seconds: float, lr: float) -> None: ...
+    def close(self) -> None: ...
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _load_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
+    path = Path(cfg.checkpoints_dir) / cfg.name / "latest.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: nothing to resume (no latest.pt in the run folder)")
+    state = checkpoints.read(path)
+    if not checkpoints.is_tool_checkpoint(state):
+        raise CheckpointError(f"{path}: not a cyclegan-tool training checkpoint")
+    saved = TrainConfig.from_dict(state["config"])
+    return saved.with_runtime(cfg), state
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None) -> Path:
+    """Train (or resume) a CycleGAN; returns the run folder. Under torchrun, every rank calls it."""
+    reporter = reporter or Reporter()
+    info, device = distributed.init(cfg.device)
+    try:
+        return _train(cfg, resume, reporter, info, device)
+    finally:
+        distributed.shutdown(info)
+
+
+def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed.DistInfo,
+           device: torch.device) -> Path:
+    state = None
+    run_dir = Path(cfg.checkpoints_dir) / cfg.name
+    if resume:
+        cfg, state = _load_resume(cfg)
+    elif (run_dir / "latest.pt").exists():
+        raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it or pick another --name")
+    cfg.validate()
+    if cfg.amp == "fp16" and device.type == "cpu":
+        log.warning("--amp fp16 on the CPU is slow; bf16 is the CPU's fast mixed precision")
+
+    dataset = UnalignedDataset(cfg)
+    model = CycleGAN(cfg, device, rank=info.rank)
+    epoch, batches_done, step = 0, 0, 0
+    if state is not None:
+        model.load_state_dict(state)
+        _set_rng_state(state["rng"], device)
+        epoch, batches_done, step = state["epoch"], state["batches_done"], state["step"]
+    model.wrap(ddp=info.enabled, compile=cfg.compile)
+
+    sampler = EpochSampler(len(dataset), shuffle=not cfg.serial_batches, seed=cfg.seed,
+                           rank=info.rank, world=info.world)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                        pin_memory=device.type == "cuda", drop_last=False)
+    steps_per_epoch = math.ceil(math.ceil(len(dataset) / info.world) / cfg.batch_size)
+    last_epoch = min(cfg.total_epochs, cfg.until_epoch or cfg.total_epochs)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    def save(path: Path, epoch_: int, batches_: int) -> None:
+        checkpoints.save(path, {
+            "format": checkpoints.FORMAT, "format_version": checkpoints.FORMAT_VERSION,
+            "tool_version": __version__, "created": datetime.now(timezone.utc).isoformat(),
+            "config": cfg.to_dict(), "conventions": conventions.describe(),
+            "arch": {"generator": cfg.generator_spec.to_dict(), "discriminator": cfg.discriminator_spec.to_dict()},
+            "epoch": epoch_, "batches_done": batches_, "step": step, "rng": _rng_state(device),
+            **model.state_dict(),
+        })
+
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_config(run_dir, cfg, {"world_size": info.world, "device": str(device),
+                                              "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b)})
+        (run_dir / "samples").mkdir(exist_ok=True)
+    loss_log = artifacts.LossLog(run_dir) if info.is_main else None
+    board = artifacts.TensorBoard(run_dir) if cfg.tensorboard and info.is_main else None
+    bad_seen: set[str] = set()
+    if info.is_main:
+        reporter.start(total_steps=steps_per_epoch * (last_epoch - epoch) - batches_done, done_steps=step,
+                       info={"device": str(device), "world_size": info.world, "run_dir": str(run_dir),
+                             "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b),
+                             "non_defaults": cfg.non_defaults(), "resumed_at": (epoch, batches_done) if state else None})
+    try:
+        while epoch < last_epoch:
+            t0 = time.perf_counter()
+            dataset.set_epoch(epoch)
+            sampler.set_epoch(epoch, skip=batches_done * cfg.batch_size)
+            for batch in loader:
+                real_a = batch["a"].to(device, non_blocking=True).contiguous(memory_format=fmt)
+                real_b = batch["b"].to(device, non_blocking=True).contiguous(memory_format=fmt)
+                losses = model.train_step(real_a, real_b)
+                step += 1
+                batches_done += 1
+                for msg in filter(None, "\n".join(batch["bad"]).split("\n")):
+                    if msg not in bad_seen:
+                        bad_seen.add(msg)
+                        log.warning("skipped unreadable image: %s", msg)
+                if not info.is_main:
+                    continue
+                logged = None
+                if cfg.print_freq and step % cfg.print_freq == 0:
+                    logged = {k: round(float(v), 5) for k, v in losses.items()}
+                    loss_log.write({"epoch": epoch + 1, "step": step, "lr": model.lr, **logged})
+                    if board:
+                        board.write(step, logged)
+                if cfg.sample_freq and step % cfg.sample_freq == 0:
+                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals())
+                if cfg.save_latest_freq and step % cfg.save_latest_freq == 0 and batches_done < steps_per_epoch:
+                    save(run_dir / "latest.pt", epoch, batches_done)
+                reporter.step(step=step, epoch=epoch + 1, losses=logged)
+            model.end_epoch()
+            epoch, batches_done = epoch + 1, 0
+            if info.is_main:
+                save(run_dir / "latest.pt", epoch, 0)
+                artifacts.write_reference_generators(run_dir, model.nets, "latest")
+                if cfg.save_epoch_freq and epoch % cfg.save_epoch_freq == 0:
+                    save(run_dir / f"epoch_{epoch:04d}.pt", epoch, 0)
+                    artifacts.write_reference_generators(run_dir, model.nets, str(epoch))
+                reporter.epoch_end(epoch=epoch, total_epochs=cfg.total_epochs,
+                                   seconds=time.perf_counter() - t0, lr=model.lr)
+    except KeyboardInterrupt:
+        if info.is_main and not info.enabled:
+            save(run_dir / "latest.pt", epoch, batches_done)
+            raise CycleGANError(f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'latest.pt'} "
+                                "(continue with --resume)") from None
+        raise
+    finally:
+        reporter.close()
+        if board:
+            board.close()
+    if bad_seen:
+        log.warning("%d unreadable image(s) were skipped", len(bad_seen))
+    if info.enabled:
+        if not distributed.weights_agree(model.nets, device):
+            raise CycleGANError("weights differ between ranks after training (a DDP bug)")
+        log.info("weights identical on all %d ranks", info.world)
+    return run_dir

@@ -1,0 +1,121 @@
+"""Loss terms against hand-computed values, the image pool, the LR schedule, the data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cyclegan_tool.errors import DataError
+from cyclegan_tool.train.config import TrainConfig
+from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
+from cyclegan_tool.train.losses import GANLoss, gradient_penalty
+from cyclegan_tool.train.pool import ImagePool
+from cyclegan_tool.train.schedule import LinearDecay
+
+
+def test_lsgan_by_hand():
+    pred = torch.tensor([[0.5, -1.0], [2.0, 0.0]])
+    assert GANLoss("lsgan")(pred, True).item() == pytest.approx((0.25 + 4 + 1 + 1) / 4)
+    assert GANLoss("lsgan")(pred, False).item() == pytest.approx((0.25 + 1 + 4 + 0) / 4)
+
+
+def test_vanilla_by_hand():
+    pred = torch.tensor([0.0, 2.0])
+    real = (math.log(2) + math.log(1 + math.exp(-2))) / 2
+    fake = (math.log(2) + math.log(1 + math.exp(2))) / 2
+    assert GANLoss("vanilla")(pred, True).item() == pytest.approx(real, rel=1e-6)
+    assert GANLoss("vanilla")(pred, False).item() == pytest.approx(fake, rel=1e-6)
+
+
+def test_wgan_by_hand_and_in_float32():
+    pred = torch.tensor([1.0, 3.0], dtype=torch.bfloat16)
+    out = GANLoss("wgangp")(pred, True)
+    assert out.dtype == torch.float32 and out.item() == -2.0
+    assert GANLoss("wgangp")(pred, False).item() == 2.0
+
+
+def test_gradient_penalty_of_linear_critic():
+    # D(x) = sum(w * x) has gradient w everywhere: penalty = 10 * (||w|| - 1)^2.
+    w = torch.full((1, 1, 2, 2), 0.25)
+    disc = lambda x: (x * w).sum(dim=(1, 2, 3))  # noqa: E731
+    gp = gradient_penalty(disc, torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2))
+    assert gp.item() == pytest.approx(10 * (0.5 - 1) ** 2, rel=1e-5)
+
+
+def test_pool_disabled_returns_input():
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.equal(ImagePool(0).query(x), x)
+
+
+def test_pool_fills_then_mixes_history():
+    pool = ImagePool(3, seed=0)
+    batches = [torch.full((1, 1, 2, 2), float(i)) for i in range(40)]
+    for b in batches[:3]:  # filling: the input comes back and is stored
+        assert torch.equal(pool.query(b), b)
+    assert len(pool.images) == 3
+    out = [pool.query(b).flatten()[0].item() for b in batches[3:]]
+    own = sum(o == i + 3 for i, o in enumerate(out))
+    old = sum(o < i + 3 for i, o in enumerate(out))
+    assert own + old == len(out) and 8 < old < 30  # about half come from history
+    assert len(pool.images) == 3
+
+
+def test_pool_state_round_trip_continues_identically():
+    a = ImagePool(4, seed=7)
+    for i in range(6):
+        a.query(torch.full((2, 1, 2, 2), float(i)))
+    b = ImagePool(4, seed=99)
+    b.load_state_dict(a.state_dict())
+    for i in range(6, 20):
+        x = torch.full((2, 1, 2, 2), float(i))
+        assert torch.equal(a.query(x), b.query(x))
+
+
+def test_linear_decay_matches_reference_rule():
+    rule = LinearDecay(100, 100)
+    assert rule(0) == 1.0 and rule(99) == 1.0  # epochs 1..100 at the full rate
+    assert rule(100) == pytest.approx(1 - 1 / 101)
+    assert rule(199) == pytest.approx(1 - 100 / 101)
+
+
+def test_sampler_shards_and_skips():
+    full = list(EpochSampler(10, shuffle=True, seed=3))
+    r0 = EpochSampler(10, shuffle=True, seed=3, rank=0, world=2)
+    r1 = EpochSampler(10, shuffle=True, seed=3, rank=1, world=2)
+    assert sorted(list(r0) + list(r1)) == sorted(full) and not set(r0) & set(r1)
+    r0.set_epoch(0, skip=2)
+    assert list(r0) == full[0::2][2:]
+    s = EpochSampler(10, shuffle=True, seed=3)
+    s.set_epoch(1)
+    assert list(s) != full
+
+
+def test_dataset_modes_read_as_rgb(tmp_path):
+    from PIL import Image
+
+    for d in ("trainA", "trainB"):
+        (tmp_path / d).mkdir()
+    Image.fromarray(np.full((30, 30), 100, np.uint8)).save(tmp_path / "trainA" / "gray.png")
+    Image.fromarray(np.full((30, 30, 4), 200, np.uint8), "RGBA").save(tmp_path / "trainA" / "rgba.png")
+    Image.fromarray(np.full((30, 30), 30000, np.uint16)).save(tmp_path / "trainB" / "deep.png")
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).convert("P").save(tmp_path / "trainB" / "pal.png")
+    cfg = TrainConfig(dataroot=str(tmp_path), load_size=20, crop_size=16, workers=0)
+    ds = UnalignedDataset(cfg)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["a"].shape == (3, 16, 16) and item["b"].shape == (3, 16, 16)
+    deep = ds._load(ds.paths_b, 0, [])  # 16-bit: 30000/65535 of full scale, not clipped to white
+    assert abs(np.asarray(deep)[0, 0, 0] - 30000 / 257) <= 1
+
+
+def test_dataset_errors_name_the_folder(tmp_path):
+    (tmp_path / "trainA").mkdir()
+    with pytest.raises(DataError, match="trainB: folder not found"):
+        UnalignedDataset(TrainConfig(dataroot=str(tmp_path)))
+    (tmp_path / "trainB").mkdir()
+    (tmp_path / "trainA" / "notes.txt").write_text("hi")
+    with pytest.raises(DataError, match="trainA: no images found"):
+        UnalignedDataset(TrainConfig(dataroot=str(tmp_path)))
