@@ -59,3 +59,27 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory) -> Path:
+    """A reference-layout `latest_net_G_A.pth`: ResNet-6, ngf 8, random init (seeded)."""
+    import torch
+
+    from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights
+
+    torch.manual_seed(0)
+    net = init_weights(build_generator(GeneratorSpec(name="resnet_6blocks", ngf=8)), "normal", 0.1)
+    path = tmp_path_factory.mktemp("model") / "latest_net_G_A.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_generator) -> Path:
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    out = tiny_generator.parent / "tiny.onnx"
+    export_onnx(checkpoints.load_generator(tiny_generator), out)
+    return out

@@ -34,10 +34,10 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cyclegan_tool.cli import info_cmd, train_cmd
+    from cyclegan_tool.cli import bench_cmd, convert_cmd, export_cmd, info_cmd, train_cmd
 
-    cli.add_command(train_cmd.train)
-    cli.add_command(info_cmd.info)
+    for command in (train_cmd.train, export_cmd.export, convert_cmd.convert, bench_cmd.bench, info_cmd.info):
+        cli.add_command(command)
 
 
 _register()

@@ -16,7 +16,7 @@ def options_from(cls, skip: tuple[str, ...] = ()):
 
     def deco(fn):
         for f in reversed(fields(cls)):
-            if f.name in skip or "help" not in f.metadata:
+            if f.name in skip or "help" not in f.metadata or f.metadata.get("cli") is False:
                 continue
             flag = SPELLINGS.get(f.name, "--" + f.name.replace("_", "-"))
             default = f.default if f.default is not MISSING else None
@@ -30,7 +30,7 @@ def options_from(cls, skip: tuple[str, ...] = ()):
                 kw["type"] = float
                 if math.isinf(default):
                     kw["show_default"] = "unlimited"
-            elif isinstance(default, int):
+            elif isinstance(default, int) or (default is None and "int" in str(f.type)):
                 kw["type"] = int
             fn = click.option(flag, f.name, default=default, **kw)(fn)
         return fn

@@ -7,17 +7,13 @@ options are generated from this one definition.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.fields import opt
 from cyclegan_tool.models import DiscriminatorSpec, GeneratorSpec
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-
-
-def opt(default, help: str, choices: tuple | None = None, runtime: bool = False):
-    """A config field with CLI help; `runtime` fields may change on --resume."""
-    return field(default=default, metadata={"help": help, "choices": choices, "runtime": runtime})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,71 @@
+"""Shared by the bench scripts: machine description, medians, and results files.
+
+Each script writes `results/<name>.json` and rewrites its own section of
+docs/BENCHMARKS.md (between `<!-- bench:<name> -->` markers), so numbers in the docs
+always come from a script run, with the machine and command next to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        desc += f"; GPU {torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    return desc
+
+
+def median_time(fn, *, warmup: int, repeat: int, sync=None) -> tuple[float, list[float]]:
+    """Median wall seconds of `fn()` over `repeat` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    if sync:
+        sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def command_line() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def write_results(name: str, payload: dict, markdown: str) -> None:
+    """Save the JSON and replace this benchmark's section of docs/BENCHMARKS.md."""
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    doc = ROOT / "docs" / "BENCHMARKS.md"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    section = f"{start}\n{markdown.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(text)

@@ -1,0 +1,114 @@
+"""End-to-end images/s of `cyclegan-tool convert` against a plain per-image PyTorch loop.
+
+The baseline is the way the reference test script works: one image at a time, batch 1,
+FP32, decode -> forward -> PNG encode, no overlap between the steps. Both use the same
+ResNet-9 (ngf 64) generator with random weights: speed does not depend on the weights.
+Every variant runs in this one process, --repeat times; the table gives medians.
+
+    python bench/convert_bench.py                                   # CPU, 24 testA images
+    python bench/convert_bench.py --images ../shared/data/horse2zebra/testA --limit 0 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, command_line, machine, write_results  # noqa: E402
+
+from cyclegan_tool import checkpoints  # noqa: E402
+from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights  # noqa: E402
+from cyclegan_tool.runtime import ConvertOptions, make_backend, plan_jobs, run_convert  # noqa: E402
+
+
+def reference_loop(files: list[Path], weights: Path, out: Path, device: str) -> None:
+    """One image at a time, as the reference test.py does (load, forward, save PNG)."""
+    import numpy as np
+    from PIL import Image
+
+    net = checkpoints.load_generator(weights).net.to(device).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for f in files:
+            img = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32)
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].to(device) / 127.5 - 1
+            y = net(x)[0].float().cpu()
+            arr = ((y.permute(1, 2, 0).numpy() + 1) / 2 * 255).astype(np.uint8)
+            Image.fromarray(arr).save(out / (f.stem + ".png"))
+
+
+def tool_convert(src: Path, model: Path, out: Path, device: str, **opts) -> int:
+    options = ConvertOptions(**opts).validate()
+    backend, _ = make_backend(model, device=device)
+    with backend:
+        *_, summary = run_convert(plan_jobs(src, out, options), backend, options)
+    return summary.converted
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", default=str(ROOT.parent / "shared" / "data" / "horse2zebra" / "testA"))
+    ap.add_argument("--limit", type=int, default=24, help="first N images (0: all)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=4)
+    args = ap.parse_args()
+    src_all = sorted(Path(args.images).glob("*.jpg"))
+    if not src_all:
+        sys.exit(f"no .jpg images in {args.images}")
+    files = src_all[: args.limit] if args.limit else src_all
+    work = Path(tempfile.mkdtemp(prefix="convert_bench_"))
+    src = work / "in"
+    src.mkdir()
+    for f in files:
+        shutil.copy(f, src / f.name)
+    torch.manual_seed(0)
+    weights = work / "latest_net_G.pth"
+    torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), weights)
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path
+    variants = [
+        ("reference-style loop: PyTorch FP32, batch 1, PNG", lambda o: reference_loop(files, weights, o, args.device)),
+        (f"convert --checkpoint (PyTorch), batch {args.batch}, PNG",
+         lambda o: tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")),
+        (f"convert --onnx (ONNX Runtime), batch {args.batch}, PNG",
+         lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch, format="png")),
+        (f"convert --onnx (ONNX Runtime), batch {args.batch}, JPEG (keep)",
+         lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch)),
+    ]
+    rows = []
+    for label, fn in variants:
+        times = []
+        for r in range(args.repeat):
+            out = work / f"out_{len(rows)}_{r}"
+            t0 = time.perf_counter()
+            fn(out)
+            times.append(time.perf_counter() - t0)
+            shutil.rmtree(out)
+        med = statistics.median(times)
+        rows.append({"variant": label, "seconds": times, "median_s": med, "images_per_s": len(files) / med})
+        print(f"{label:58s} {len(files) / med:8.2f} images/s", flush=True)
+    shutil.rmtree(work)
+    base = rows[0]["images_per_s"]
+    lines = [f"## Folder conversion ({args.device})", "", f"Machine: {machine()}  ",
+             f"Command: `{command_line()}`  ",
+             f"{len(files)} horse2zebra testA JPEGs (256x256), ResNet-9 ngf 64 generator; wall time of the whole "
+             f"run including model load, decode and encode; median of {args.repeat} runs.", "",
+             "| variant | images/s | vs. reference loop |", "|---|---:|---:|"]
+    lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x |" for r in rows]
+    write_results(f"convert_{torch.device(args.device).type}",
+                  {"machine": machine(), "command": command_line(), "images": len(files), "rows": rows},
+                  "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

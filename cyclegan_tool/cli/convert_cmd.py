@@ -1,0 +1,104 @@
+"""`cyclegan-tool convert (--engine X | --onnx X | --checkpoint X | --model NAME) IN OUT`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+import click
+
+from cyclegan_tool.cli.options import options_from
+from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.runtime.options import ConvertOptions
+
+
+def _parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 1)
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard '{text}': use K/N, e.g. 0/2") from None
+    return (k, n)
+
+
+def model_path(engine: str | None, onnx: str | None, checkpoint: str | None, model: str | None) -> str:
+    given = [v for v in (engine, onnx, checkpoint, model) if v]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
+    if model:
+        from cyclegan_tool.zoo import model_file
+
+        return str(model_file(model))
+    return given[0]
+
+
+@click.command()
+@click.argument("inp", metavar="IN", type=click.Path())
+@click.argument("out", metavar="OUT", type=click.Path())
+@click.option("--engine", type=click.Path(dir_okay=False), help="TensorRT engine (.plan with its .plan.json).")
+@click.option("--onnx", type=click.Path(dir_okay=False), help="ONNX model from `cyclegan-tool export`.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Our .pt checkpoint or a reference .pth.")
+@click.option("--model", help="A model shipped with the tool (see `cyclegan-tool models`).")
+@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "pytorch"]), default="auto",
+              show_default=True, help="Inference backend; auto picks it from the file and the machine.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto", show_default=True,
+              help="PyTorch backend: fp16 on CUDA, fp32 on the CPU by default.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint.")
+@click.option("--devices", help="Several GPUs, e.g. 0,1: one process per GPU, files split between them.")
+@click.option("--shard", help="Only this share of the files, K/N (set by --devices and torchrun).")
+@options_from(ConvertOptions)
+def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precision, direction, devices, shard,
+            **options) -> None:
+    """Translate the image file or folder IN (recursively) into OUT, mirroring the tree.
+
+    Exit status 1 if any file failed (each is reported by name), 0 otherwise.
+    """
+    from cyclegan_tool.runtime import make_backend, plan_jobs, run_convert
+    from cyclegan_tool.runtime.multi import run_on_devices, shard_from_env
+
+    path = model_path(engine, onnx, checkpoint, model)
+    if devices:
+        argv = [a for a in sys.argv[1:]]
+        i = argv.index("--devices")
+        del argv[i : i + 2]
+        sys.exit(run_on_devices(devices, argv))
+    opts = ConvertOptions(**options, shard=_parse_shard(shard))
+    env = shard_from_env()
+    if env and not shard:
+        (rank, world), local = env
+        opts = replace(opts, shard=(rank, world))
+        device = f"cuda:{local}" if device == "auto" else device
+    opts.validate()
+    jobs = plan_jobs(inp, out, opts)
+    be, why = make_backend(path, backend=backend, device=device, precision=precision, direction=direction)
+    quiet = opts.shard[1] > 1 and opts.shard[0] > 0
+    with be:
+        if not quiet:
+            click.echo(f"{why}: {be.describe()}; model {be.info.summary()}", err=True)
+        summary = _drive(run_convert(jobs, be, opts), len(jobs), show_bar=not quiet)
+    click.echo(summary.line(), err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _drive(events, total: int, show_bar: bool):
+    from tqdm import tqdm
+
+    from cyclegan_tool.runtime import Summary
+
+    bar = tqdm(total=total, unit="img", dynamic_ncols=True, disable=not show_bar, mininterval=0.5)
+    summary = None
+    try:
+        for ev in events:
+            if isinstance(ev, Summary):
+                summary = ev
+                continue
+            bar.update(1)
+            if ev.status == "failed":
+                bar.write(f"failed: {ev.message}", file=sys.stderr)
+            bar.set_postfix_str(f"{ev.images_per_s:.1f} img/s", refresh=False)
+    finally:
+        bar.close()
+    return summary

@@ -1,0 +1,200 @@
+"""PyTorch generator -> ONNX: standard ops only (Pad reflect, InstanceNormalization), named
+I/O `input`/`output`, dynamic batch/height/width, and metadata describing the model."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from cyclegan_tool import __version__, conventions
+from cyclegan_tool.checkpoints import LoadedGenerator
+from cyclegan_tool.errors import ExportError, MissingDependencyError
+from cyclegan_tool.fileio import atomic_write
+from cyclegan_tool.models import pad_multiple
+
+INPUT, OUTPUT = "input", "output"
+MIN_OPSET = 17
+META_PREFIX = "cyclegan_tool."
+
+
+class _ReflectPad(torch.autograd.Function):
+    """Reflection pad whose ONNX form is one `Pad(mode=reflect)` with constant pads."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+        return nn.functional.pad(x, pads, mode="reflect")
+
+    @staticmethod
+    def symbolic(g, x, pads):
+        left, right, top, bottom = pads
+        const = torch.tensor([0, 0, top, left, 0, 0, bottom, right], dtype=torch.int64)
+        return g.op("Pad", x, g.op("Constant", value_t=const), mode_s="reflect")
+
+
+class ExportReflectionPad(nn.Module):
+    def __init__(self, padding: tuple[int, int, int, int]):
+        super().__init__()
+        self.padding = tuple(int(p) for p in padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ReflectPad.apply(x, self.padding)
+
+
+def exportable(net: nn.Module) -> nn.Module:
+    """A copy of `net` in eval mode with every reflection pad (native or custom op) replaced
+    by one that exports as a single standard `Pad` node."""
+    net = copy.deepcopy(net).eval().float()
+    for module in list(net.modules()):
+        for name, child in module.named_children():
+            padding = getattr(child, "padding", None)
+            if isinstance(child, nn.ReflectionPad2d) or type(child).__name__ == "CustomReflectionPad2d":
+                setattr(module, name, ExportReflectionPad(padding))
+    return net
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    path: Path
+    precision: str
+    metadata: dict
+    parity: dict
+
+
+def model_metadata(loaded: LoadedGenerator, precision: str) -> dict:
+    """What every exported artifact says about itself (ONNX metadata_props, engine sidecars)."""
+    return {
+        "format_version": 1,
+        "tool_version": __version__,
+        "generator": loaded.spec.to_dict(),
+        "direction": loaded.direction,
+        "conventions": conventions.describe(),
+        "pad_multiple": pad_multiple(loaded.spec),
+        "precision": precision,
+        "io": {"input": INPUT, "output": OUTPUT, "layout": "NCHW",
+               "dtype": "float16" if precision == "fp16" else "float32"},
+        "source": {"file": loaded.source.name, "sha256": loaded.source_sha256, "origin": loaded.origin,
+                   "epoch": loaded.epoch},
+    }
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependencyError("onnx", "ONNX export") from None
+    return onnx
+
+
+def export_fp32(loaded: LoadedGenerator, opset: int = MIN_OPSET):
+    """Trace the generator to an in-memory FP32 `onnx.ModelProto`."""
+    onnx = _onnx()
+    import io
+    import warnings
+
+    if opset < MIN_OPSET:
+        raise ExportError(f"--opset {opset}: at least {MIN_OPSET} is needed")
+    net = exportable(loaded.net)
+    m = pad_multiple(loaded.spec)
+    dummy = torch.zeros(1, loaded.spec.input_nc, 2 * m if m > 4 else 64, 2 * m if m > 4 else 64)
+    dyn = {0: "batch", 2: "height", 3: "width"}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (dummy,), buf, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+                          opset_version=opset, dynamic_axes={INPUT: dyn, OUTPUT: dyn}, do_constant_folding=True)
+    return tidy(onnx.load_from_string(buf.getvalue()))
+
+
+def tidy(model):
+    """Fold `Constant` nodes into initializers and bypass `Identity` nodes, leaving only the
+    compute ops (Pad, Conv, InstanceNormalization, ...) in the graph."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output[0] not in outputs:
+            value = next(a.t for a in node.attribute if a.name == "value")
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(value), node.output[0]))
+        elif node.op_type == "Identity" and node.output[0] not in outputs:
+            rename[node.output[0]] = rename.get(node.input[0], node.input[0])
+        else:
+            keep.append(node)
+    for node in keep:
+        for i, name in enumerate(node.input):
+            node.input[i] = rename.get(name, name)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return model
+
+
+def set_metadata(model, meta: dict) -> None:
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key = META_PREFIX + key
+        entry.value = value if isinstance(value, str) else json.dumps(value)
+    model.producer_name = "cyclegan-tool"
+    model.producer_version = __version__
+
+
+def read_metadata(model) -> dict:
+    meta = {}
+    for entry in model.metadata_props:
+        if entry.key.startswith(META_PREFIX):
+            key = entry.key[len(META_PREFIX):]
+            try:
+                meta[key] = json.loads(entry.value)
+            except json.JSONDecodeError:
+                meta[key] = entry.value
+    return meta
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    onnx = _onnx()
+    onnx.checker.check_model(model, full_check=True)
+    data = model.SerializeToString()
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool = False, opset: int = MIN_OPSET,
+                check: bool = True, check_sizes: tuple[tuple[int, int], ...] | None = None) -> OnnxExport:
+    """Export `loaded` to `path`; FP16 gives the strongly typed FP16 graph (instance norm in FP32).
+
+    With `check`, ONNX Runtime runs the file against PyTorch at `check_sizes` and the export
+    fails past the tolerance (see `parity.py`); the file is only written when it passes.
+    """
+    from cyclegan_tool.export import fp16 as fp16_pass
+    from cyclegan_tool.export.parity import check_parity
+
+    t0 = time.perf_counter()
+    model = export_fp32(loaded, opset)
+    precision = "fp16" if fp16 else "fp32"
+    if fp16:
+        model = fp16_pass.to_fp16(model)
+    meta = model_metadata(loaded, precision)
+    set_metadata(model, meta)
+    _onnx().checker.check_model(model, full_check=True)
+    parity = check_parity(model, loaded, precision, check_sizes) if check else {"skipped": True}
+    parity["export_seconds"] = round(time.perf_counter() - t0, 2)
+    return OnnxExport(path=save_model(model, path), precision=precision, metadata=meta, parity=parity)
+
+
+def describe_onnx(path: Path) -> dict:
+    onnx = _onnx()
+    model = onnx.load(str(path), load_external_data=False)
+    meta = read_metadata(model)
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {"file": str(path), "kind": "ONNX model", "opset": model.opset_import[0].version,
+            **{k: v for k, v in meta.items()}, "ops": ops}

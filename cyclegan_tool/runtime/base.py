@@ -1,0 +1,98 @@
+"""The backend interface: open, infer a batch, close.
+
+    with open_backend("h2z.onnx") as backend:
+        y = backend.infer(x)   # Tensor[N, 3, H, W] in [-1, 1] -> same shape, float32
+
+The public `infer` checks the input against what the model accepts; subclasses fill
+`_open`, `_infer_impl` and `_close`, importing their libraries lazily.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+
+from cyclegan_tool.errors import BackendError
+from cyclegan_tool.models import GeneratorSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo:
+    """What a model file says about itself, the same for every backend."""
+
+    spec: GeneratorSpec
+    direction: str
+    precision: str
+    pad_multiple: int
+    source: str
+    # (min, max) batch and (min, max) side lengths the model accepts; None = unlimited
+    max_batch: int | None = None
+    min_side: int | None = None
+    max_hw: tuple[int, int] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        s = self.spec
+        return (f"{s.name} ngf={s.ngf} norm={s.norm}, direction {self.direction}, {self.precision}, "
+                f"pad multiple {self.pad_multiple}")
+
+
+class Backend(ABC):
+    """One inference backend. Use as a context manager or call `open()`/`close()`."""
+
+    name = "backend"
+
+    def __init__(self) -> None:
+        self._opened = False
+        self.info: ModelInfo | None = None
+        self.device = torch.device("cpu")
+
+    def open(self) -> Backend:
+        if not self._opened:
+            self.info = self._open()
+            self._opened = True
+        return self
+
+    def close(self) -> None:
+        if self._opened:
+            self._close()
+            self._opened = False
+
+    def __enter__(self) -> Backend:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device}"
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """`Tensor[N, 3, H, W]` float in [-1, 1], H and W multiples of `info.pad_multiple`
+        -> `Tensor[N, 3, H, W]` float32 in [-1, 1] on `self.device`."""
+        if not self._opened:
+            raise BackendError(f"{self.name}: infer() before open()")
+        info = self.info
+        if x.dim() != 4 or x.shape[1] != info.spec.input_nc:
+            raise BackendError(f"{self.name}: expected [N, {info.spec.input_nc}, H, W], got {list(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % info.pad_multiple or w % info.pad_multiple:
+            raise BackendError(f"{self.name}: {h}x{w} is not a multiple of {info.pad_multiple}")
+        if info.max_batch and x.shape[0] > info.max_batch:
+            raise BackendError(f"{self.name}: batch {x.shape[0]} over the model's maximum {info.max_batch}")
+        if info.max_hw and (h > info.max_hw[0] or w > info.max_hw[1]):
+            raise BackendError(f"{self.name}: {h}x{w} is over the engine profile's maximum "
+                               f"{info.max_hw[0]}x{info.max_hw[1]} (use --tile)")
+        return self._infer_impl(x)
+
+    @abstractmethod
+    def _open(self) -> ModelInfo: ...
+
+    @abstractmethod
+    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def _close(self) -> None:
+        pass

@@ -1,0 +1,48 @@
+"""`ConvertOptions`: everything `convert` (CLI and GUI) can be asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.fields import opt
+from cyclegan_tool.imageio import DEFAULT_MAX_PIXELS
+
+OUTPUT_FORMATS = ("keep", "png", "jpg", "webp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertOptions:
+    format: str = opt("keep", "output format; keep = the input's where writable, else png", OUTPUT_FORMATS)
+    quality: int = opt(95, "JPEG / WebP quality")
+    suffix: str = opt("", "appended to each output file name's stem")
+    size: int | None = opt(None, "scale each image so its shorter side is this many pixels")
+    max_side: int | None = opt(None, "scale down images whose longer side is over this")
+    tile: int | None = opt(None, "translate in tiles of this many pixels (huge images, engine limits)")
+    tile_overlap: int = opt(32, "pixels of overlap blended between tiles")
+    batch_size: int = opt(4, "images per inference batch (images of equal padded size)")
+    skip_existing: bool = opt(False, "leave outputs that already exist (resume an interrupted run)")
+    max_pixels: int = opt(DEFAULT_MAX_PIXELS, "refuse larger images (decompression-bomb guard)")
+    decode_workers: int = opt(4, "image decoding threads")
+    write_workers: int = opt(2, "image encoding and writing threads")
+    shard: tuple[int, int] = field(default=(0, 1))  # (k, n): every n-th file starting at k
+
+    def validate(self) -> ConvertOptions:
+        if self.format not in OUTPUT_FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError("--quality must be within 1..100")
+        for name in ("size", "max_side", "tile"):
+            v = getattr(self, name)
+            if v is not None and v < 8:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 8")
+        if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
+            raise ConfigError("--tile-overlap must be at least 0 and under half the tile size")
+        if min(self.batch_size, self.decode_workers, self.write_workers) < 1:
+            raise ConfigError("--batch-size and worker counts must be at least 1")
+        k, n = self.shard
+        if not (n >= 1 and 0 <= k < n):
+            raise ConfigError(f"shard {k}/{n} is not a valid share")
+        if "/" in self.suffix or "\\" in self.suffix:
+            raise ConfigError("--suffix cannot contain a path separator")
+        return self

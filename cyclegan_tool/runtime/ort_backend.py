@@ -1,0 +1,97 @@
+"""ONNX Runtime backend: the CUDA provider where available, the CPU provider otherwise,
+and a check that the provider asked for is the one running."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan_tool.errors import BackendError, MissingDependencyError
+from cyclegan_tool.export.onnx_export import META_PREFIX
+from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.runtime.base import Backend, ModelInfo
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+def onnx_metadata(custom_map: dict[str, str], path: Path) -> dict:
+    meta = {}
+    for key, value in custom_map.items():
+        if key.startswith(META_PREFIX):
+            try:
+                meta[key[len(META_PREFIX):]] = json.loads(value)
+            except json.JSONDecodeError:
+                meta[key[len(META_PREFIX):]] = value
+    if "generator" not in meta:
+        raise BackendError(f"{path}: no cyclegan-tool metadata in this ONNX file; export it with "
+                           "`cyclegan-tool export` so the runtime knows its conventions")
+    return meta
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0):
+        super().__init__()
+        self.path, self.device_name, self.threads = Path(path), device, threads
+
+    def _open(self) -> ModelInfo:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingDependencyError("onnxruntime", "Running .onnx models") from None
+        if not self.path.is_file():
+            raise BackendError(f"{self.path}: no such file")
+        available = ort.get_available_providers()
+        want_cuda = self.device_name.startswith("cuda") or (
+            self.device_name == "auto" and CUDA in available and torch.cuda.is_available())
+        if want_cuda and CUDA not in available:
+            raise BackendError(f"--device {self.device_name}: this ONNX Runtime has no CUDA provider "
+                               f"(it has {', '.join(available)}); install onnxruntime-gpu or use --device cpu")
+        provider = CUDA if want_cuda else CPU
+        self.device = torch.device(self.device_name if self.device_name.startswith("cuda:") else
+                                   ("cuda:0" if want_cuda else "cpu"))
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        providers = [(CUDA, {"device_id": self.device.index or 0})] if want_cuda else [CPU]
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as e:
+            raise BackendError(f"{self.path}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from None
+        running = self.session.get_providers()[0]
+        if running != provider:
+            raise BackendError(f"asked ONNX Runtime for {provider} but it runs {running}")
+        meta = onnx_metadata(self.session.get_modelmeta().custom_metadata_map, self.path)
+        inp = self.session.get_inputs()[0]
+        self.input_name, self.output_name = inp.name, self.session.get_outputs()[0].name
+        self.np_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
+                         precision=meta.get("precision", "fp32"), pad_multiple=int(meta["pad_multiple"]),
+                         source=str(self.path), extra={"provider": running, "metadata": meta})
+
+    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return self._infer_cuda(x)
+        feed = x.detach().cpu().numpy().astype(self.np_dtype, copy=False)
+        out = self.session.run([self.output_name], {self.input_name: feed})[0]
+        return torch.from_numpy(out.astype(np.float32, copy=False))
+
+    def _infer_cuda(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = torch.float16 if self.np_dtype == np.float16 else torch.float32
+        x = x.to(self.device, dtype=dtype).contiguous()
+        out = torch.empty_like(x)
+        binding = self.session.io_binding()
+        kind = np.float16 if dtype == torch.float16 else np.float32
+        binding.bind_input(self.input_name, "cuda", self.device.index or 0, kind, tuple(x.shape), x.data_ptr())
+        binding.bind_output(self.output_name, "cuda", self.device.index or 0, kind, tuple(out.shape), out.data_ptr())
+        torch.cuda.current_stream(self.device).synchronize()
+        self.session.run_with_iobinding(binding)
+        return out.float()
+
+    def describe(self) -> str:
+        return f"onnxruntime {self.info.extra['provider']} ({self.info.precision})" if self.info else super().describe()

@@ -1,0 +1,193 @@
+"""The folder pipeline `convert` and the GUI share: decode ahead in a thread pool, batch
+images of equal padded size, infer, encode and write in writer threads.
+
+`run_convert` is a generator of `Progress` events ending with one `Summary`; it checks
+`cancel` between images, and a cancelled run leaves no half-written file (every write
+is a temp file renamed into place).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cyclegan_tool.conventions import batch_to_arrays, crop_to
+from cyclegan_tool.errors import CycleGANError
+from cyclegan_tool.fileio import atomic_write
+from cyclegan_tool.imageio import decode, encode
+from cyclegan_tool.runtime.base import Backend
+from cyclegan_tool.runtime.jobs import Job
+from cyclegan_tool.runtime.options import ConvertOptions
+from cyclegan_tool.runtime.tiling import translate_tiled
+from cyclegan_tool.runtime.translate import Prepared, pad_batch, prepare, tile_size
+
+log = logging.getLogger("cyclegan_tool.convert")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One file finished: `status` is converted, skipped or failed."""
+
+    done: int
+    total: int
+    job: Job
+    status: str
+    message: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    converted: int
+    skipped: int
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+    backend: str = ""
+
+    @property
+    def images_per_s(self) -> float:
+        return self.converted / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+    def line(self) -> str:
+        s = (f"{self.converted} converted, {self.skipped} skipped, {len(self.failed)} failed of {self.total} "
+             f"in {self.seconds:.1f}s ({self.images_per_s:.1f} images/s, {self.backend})")
+        return s + (" - cancelled" if self.cancelled else "")
+
+
+def _oom_hint(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "out of memory" in text.lower():
+        text += " (lower --batch-size, or use --tile)"
+    return text
+
+
+def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
+                cancel: threading.Event | None = None) -> Iterator[Progress | Summary]:
+    """Translate every job with an opened `backend`; yields Progress per file, then a Summary."""
+    cancel = cancel or threading.Event()
+    info = backend.info
+    total, done, converted, skipped = len(jobs), 0, 0, 0
+    failed: list[tuple[Path, str]] = []
+    t0 = time.perf_counter()
+
+    def event(job: Job, status: str, message: str = "") -> Progress:
+        nonlocal done
+        done += 1
+        return Progress(done, total, job, status, message, time.perf_counter() - t0)
+
+    todo = []
+    for job in jobs:
+        if opts.skip_existing and job.dst.exists():
+            skipped += 1
+            yield event(job, "skipped", "output exists")
+        else:
+            todo.append(job)
+
+    decoder = ThreadPoolExecutor(opts.decode_workers, thread_name_prefix="decode")
+    writer = ThreadPoolExecutor(opts.write_workers, thread_name_prefix="write")
+    window = max(8, 4 * opts.batch_size)
+    decoding: deque[tuple[Job, Future]] = deque()
+    writing: deque[tuple[Job, Future]] = deque()
+    groups: dict[tuple[int, int], list[tuple[Job, Prepared]]] = {}
+    queue = iter(todo)
+
+    def load(job: Job) -> Prepared:
+        return prepare(decode(job.src, max_pixels=opts.max_pixels), info, opts)
+
+    def refill() -> None:
+        while len(decoding) < window and not cancel.is_set():
+            job = next(queue, None)
+            if job is None:
+                return
+            decoding.append((job, decoder.submit(load, job)))
+
+    def write(job: Job, rgb, alpha) -> None:
+        data = encode(job.dst, rgb, alpha, quality=opts.quality)
+        atomic_write(job.dst, lambda f: f.write(data))
+
+    def infer_group(items: list[tuple[Job, Prepared]]) -> list[tuple[Job, str]]:
+        """Run one batch; returns (job, error) for the images that failed."""
+        try:
+            if items[0][1].tiled:
+                job, prep = items[0]
+                x = pad_batch([prep.x], prep.padded)
+                t = tile_size(info, opts)
+                y = translate_tiled(x, backend.infer, t, min(opts.tile_overlap, t // 4), opts.batch_size)
+                outs = [crop_to(y, prep.x.shape[-2:])]
+            else:
+                y = backend.infer(pad_batch([p.x for _, p in items], items[0][1].padded))
+                outs = [crop_to(y[i : i + 1], p.x.shape[-2:]) for i, (_, p) in enumerate(items)]
+        except (CycleGANError, RuntimeError) as e:
+            return [(job, f"translation failed: {_oom_hint(e)}") for job, _ in items]
+        for (job, prep), out in zip(items, outs):
+            rgb = batch_to_arrays(out)[0]
+            writing.append((job, writer.submit(write, job, rgb, prep.alpha)))
+        return []
+
+    def drain(limit: int) -> Iterator[Progress]:
+        """Report finished writes; wait while more than `limit` are in flight (bounded memory)."""
+        nonlocal converted
+        while writing and (len(writing) > limit or writing[0][1].done()):
+            job, fut = writing.popleft()
+            try:
+                fut.result()
+                converted += 1
+                yield event(job, "converted")
+            except Exception as e:  # encode/IO errors are per-file failures
+                msg = f"cannot write {job.dst}: {_oom_hint(e)}"
+                failed.append((job.src, msg))
+                yield event(job, "failed", msg)
+
+    def fail(errors: list[tuple[Job, str]]) -> Iterator[Progress]:
+        for job, msg in errors:
+            failed.append((job.src, msg))
+            yield event(job, "failed", msg)
+
+    try:
+        refill()
+        while decoding and not cancel.is_set():
+            job, fut = decoding.popleft()
+            refill()
+            try:
+                prep = fut.result()
+            except CycleGANError as e:
+                yield from fail([(job, str(e))])
+                continue
+            if prep.tiled:
+                yield from fail(infer_group([(job, prep)]))
+            else:
+                group = groups.setdefault(prep.padded, [])
+                group.append((job, prep))
+                pending = sum(len(g) for g in groups.values())
+                if len(group) >= opts.batch_size or pending >= window:
+                    key = prep.padded if len(group) >= opts.batch_size else max(groups, key=lambda k: len(groups[k]))
+                    yield from fail(infer_group(groups.pop(key)))
+            yield from drain(limit=2 * opts.write_workers)
+        for key in list(groups):
+            if cancel.is_set():
+                break
+            yield from fail(infer_group(groups.pop(key)))
+        yield from drain(limit=0)
+    finally:
+        for _, fut in decoding:
+            fut.cancel()
+        decoder.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True)
+    yield Summary(total=total, converted=converted, skipped=skipped, failed=failed,
+                  seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe())

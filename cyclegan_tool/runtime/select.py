@@ -1,0 +1,42 @@
+"""Pick the backend for a model file and this machine, and say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.runtime.base import Backend
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
+KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime",
+                  ".pt": "pytorch", ".pth": "pytorch"}
+
+
+def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
+                 direction: str | None = None, spec: GeneratorSpec | None = None) -> tuple[Backend, str]:
+    """An unopened backend for `path` and one line saying what was chosen and why."""
+    path = Path(path)
+    kind = KIND_BY_SUFFIX.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unknown model type '{path.suffix}' (use .plan, .onnx, .pt or .pth)")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}")
+    if backend != "auto" and backend != kind:
+        raise ConfigError(f"--backend {backend} cannot run {path.name}; a {path.suffix} file runs on {kind}")
+    cuda = torch.cuda.is_available()
+    where = "CUDA" if (device.startswith("cuda") or (device == "auto" and cuda)) else "CPU"
+    if kind == "tensorrt":
+        from cyclegan_tool.runtime.trt_backend import TensorRTBackend
+
+        return TensorRTBackend(path, device=device), f"{path.name}: TensorRT engine -> tensorrt backend"
+    if kind == "onnxruntime":
+        from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, device=device), f"{path.name}: ONNX model -> onnxruntime on {where}"
+    from cyclegan_tool.runtime.torch_backend import TorchBackend
+
+    return (TorchBackend(path, device=device, precision=precision, direction=direction, spec=spec),
+            f"{path.name}: PyTorch weights -> pytorch on {where}")

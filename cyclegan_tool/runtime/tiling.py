@@ -1,0 +1,65 @@
+"""Split a large image into overlapping tiles and blend the translated tiles back.
+
+Seams are hidden by weights that ramp linearly across each overlap, so every output
+pixel is a convex combination of the tiles covering it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return sorted(set(starts))
+
+
+def tile_boxes(h: int, w: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """(y, x, th, tw) boxes covering [h, w]; tiles are `tile` square (clipped to the image)."""
+    step = tile - overlap
+    th, tw = min(tile, h), min(tile, w)
+    return [(y, x, th, tw) for y in _starts(h, th, step) for x in _starts(w, tw, step)]
+
+
+def _ramp(n: int, overlap: int, lo_edge: bool, hi_edge: bool) -> torch.Tensor:
+    r = torch.ones(n)
+    if overlap > 0:
+        ramp = torch.linspace(0, 1, overlap + 2)[1:-1]
+        if lo_edge:
+            r[:overlap] = ramp
+        if hi_edge:
+            r[-overlap:] = ramp.flip(0)
+    return r
+
+
+def blend_weights(box: tuple[int, int, int, int], h: int, w: int, overlap: int) -> torch.Tensor:
+    """`Tensor[th, tw]`: ramps only on sides that touch another tile."""
+    y, x, th, tw = box
+    wy = _ramp(th, min(overlap, th // 2), y > 0, y + th < h)
+    wx = _ramp(tw, min(overlap, tw // 2), x > 0, x + tw < w)
+    return wy[:, None] * wx[None, :]
+
+
+def translate_tiled(x: torch.Tensor, infer, tile: int, overlap: int, batch: int) -> torch.Tensor:
+    """`x`: `Tensor[1, C, H, W]` (H, W already valid for the model, as is `tile`);
+    `infer(batch)` translates `Tensor[n, C, t, t]`. Returns `Tensor[1, C, H, W]` float32."""
+    _, c, h, w = x.shape
+    boxes = tile_boxes(h, w, tile, overlap)
+    acc = torch.zeros(1, c, h, w)
+    norm = torch.zeros(1, 1, h, w)
+    # Tiles of one image share a size except at clipped edges; group by size for batching.
+    groups: dict[tuple[int, int], list] = {}
+    for box in boxes:
+        groups.setdefault(box[2:], []).append(box)
+    for group in groups.values():
+        for i in range(0, len(group), batch):
+            chunk = group[i : i + batch]
+            tiles = torch.cat([x[:, :, y : y + th, xx : xx + tw] for y, xx, th, tw in chunk])
+            out = infer(tiles).float().cpu()
+            for k, (y, xx, th, tw) in enumerate(chunk):
+                wgt = blend_weights((y, xx, th, tw), h, w, overlap)
+                acc[:, :, y : y + th, xx : xx + tw] += out[k : k + 1] * wgt
+                norm[:, :, y : y + th, xx : xx + tw] += wgt
+    return acc / norm.clamp_min(1e-8)

@@ -1,0 +1,85 @@
+"""Image in, image out: one decoded file -> network input -> output arrays.
+
+Owns the size policy (native size padded to the model's multiple and cropped back,
+`--size`/`--max-side` resizing, tiling beyond the engine profile) and hands alpha and
+format policy to `imageio`. Shapes: `Tensor[3, H, W]` float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cyclegan_tool.conventions import array_to_tensor, padded_size
+from cyclegan_tool.imageio import DecodedImage
+from cyclegan_tool.runtime.base import ModelInfo
+from cyclegan_tool.runtime.options import ConvertOptions
+
+
+@dataclass
+class Prepared:
+    """A decoded image ready for the network: `x` is `Tensor[3, h, w]` at the processing size."""
+
+    x: torch.Tensor
+    alpha: np.ndarray | None
+    padded: tuple[int, int]  # (H, W) the network sees
+    tiled: bool
+
+
+def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
+    scale = 1.0
+    if opts.size:
+        scale = opts.size / min(h, w)
+    if opts.max_side and max(h, w) * scale > opts.max_side:
+        scale = opts.max_side / max(h, w)
+    return (max(1, round(h * scale)), max(1, round(w * scale))) if scale != 1.0 else (h, w)
+
+
+def _resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`Tensor[C, H, W]` float -> `Tensor[C, h, w]`, bicubic with antialiasing."""
+    if tuple(t.shape[-2:]) == size:
+        return t
+    return F.interpolate(t[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp_(-1, 1)
+
+
+def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepared:
+    x = array_to_tensor(img.rgb)
+    h, w = target_size(*img.size, opts)
+    x = _resize(x, (h, w))
+    alpha = img.alpha
+    if alpha is not None and alpha.shape != (h, w):
+        a = torch.from_numpy(alpha.astype(np.float32))[None]
+        alpha = _resize(a / 127.5 - 1, (h, w)).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
+    ph, pw = padded_size(h, w, info.pad_multiple)
+    if info.min_side:  # an engine profile's smallest accepted side
+        ph, pw = max(ph, info.min_side), max(pw, info.min_side)
+    too_big = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
+    return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big)
+
+
+def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Stack `Tensor[3, h, w]` images, each reflect-padded bottom/right to `size` (H, W).
+
+    Reflection needs the pad to be smaller than the side; tiny images use replicate.
+    """
+    out = []
+    for x in xs:
+        h, w = x.shape[-2:]
+        ph, pw = size[0] - h, size[1] - w
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x[None], (0, pw, 0, ph), mode=mode)[0]
+        out.append(x)
+    return torch.stack(out)
+
+
+def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
+    """The tile side: --tile, else the engine's largest accepted side; a multiple of the pad."""
+    m = info.pad_multiple
+    tile = opts.tile or (min(info.max_hw) if info.max_hw else 512)
+    if info.max_hw:
+        tile = min(tile, *info.max_hw)
+    return max(m, tile // m * m)

@@ -1,0 +1,242 @@
+"""`convert` on generated trees: formats, modes, bad files, resume, tiling, safety, shards."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from cyclegan_tool.cli import cli
+from cyclegan_tool.errors import BackendError, ConfigError
+from cyclegan_tool.export import parity
+from cyclegan_tool.runtime import ConvertOptions, Summary, make_backend, plan_jobs, run_convert
+
+
+def make_tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Good files (name -> (W, H)) plus a corrupt JPEG and a text file named .png."""
+    rng = np.random.default_rng(0)
+    (root / "sub dir" / "ünïcödé").mkdir(parents=True)
+    good = {}
+
+    def save(rel, arr, mode=None):
+        Image.fromarray(arr, mode).save(root / rel) if mode else Image.fromarray(arr).save(root / rel)
+        good[rel] = (arr.shape[1], arr.shape[0])
+
+    save("photo.jpg", (rng.random((45, 67, 3)) * 255).astype(np.uint8))
+    save("sub dir/gray.png", (rng.random((33, 47)) * 255).astype(np.uint8))
+    save("sub dir/ünïcödé/with alpha.png", (rng.random((40, 36, 4)) * 255).astype(np.uint8), "RGBA")
+    save("deep 16bit.png", (rng.random((30, 26)) * 65535).astype(np.uint16))
+    save("sub dir/tiny.webp", (rng.random((9, 13, 3)) * 255).astype(np.uint8))
+    Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).convert("P").save(root / "palette.png")
+    good["palette.png"] = (20, 20)
+    data = (root / "photo.jpg").read_bytes()
+    (root / "sub dir" / "corrupt.jpg").write_bytes(data[: len(data) // 2])
+    (root / "notes.png").write_text("this is text, not a picture")
+    (root / "README.txt").write_text("ignored: not an image name")
+    return good
+
+
+def convert_cli(*args):
+    return CliRunner().invoke(cli, ["convert", *map(str, args)])
+
+
+def test_convert_tree(tmp_path, tiny_onnx):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good = make_tree(src)
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    res = convert_cli("--onnx", tiny_onnx, src, out)
+    assert res.exit_code == 1, res.output
+    assert "corrupt.jpg" in res.output and "notes.png" in res.output
+    assert "5 converted" not in res.output and "6 converted, 0 skipped, 2 failed of 8" in res.output
+    for rel, size in good.items():
+        img = Image.open(out / rel)
+        assert img.size == size, rel
+        assert img.mode == ("RGBA" if "alpha" in rel else "RGB"), rel
+    alpha_in = np.asarray(Image.open(src / "sub dir/ünïcödé/with alpha.png"))[..., 3]
+    assert np.array_equal(np.asarray(Image.open(out / "sub dir/ünïcödé/with alpha.png"))[..., 3], alpha_in)
+    assert not (out / "sub dir" / "corrupt.jpg").exists() and not (out / "README.txt").exists()
+    assert not list(out.rglob(".*.tmp"))
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # inputs untouched
+
+
+def test_output_matches_backend_on_odd_size(tmp_path, tiny_onnx, tiny_generator):
+    """The written file is the network output at the native size (padded, cropped back)."""
+    rng = np.random.default_rng(1)
+    arr = (rng.random((37, 53, 3)) * 255).astype(np.uint8)
+    Image.fromarray(arr).save(tmp_path / "odd.png")
+    assert convert_cli("--checkpoint", tiny_generator, tmp_path / "odd.png", tmp_path / "o").exit_code == 0
+    assert convert_cli("--onnx", tiny_onnx, tmp_path / "odd.png", tmp_path / "p").exit_code == 0
+    a = np.asarray(Image.open(tmp_path / "o" / "odd.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "p" / "odd.png")).astype(int)
+    assert a.shape == (37, 53, 3) and np.abs(a - b).max() <= 1
+
+
+def test_skip_existing_resumes_a_cancelled_run(tmp_path, tiny_onnx):
+    src = tmp_path / "in"
+    from conftest import write_domain
+
+    write_domain(src, 8, (24, 28), (0.5, 0.5, 0.5), seed=3)
+    opts = ConvertOptions(batch_size=1, decode_workers=1, write_workers=1).validate()
+    jobs = plan_jobs(src, tmp_path / "out", opts)
+    backend, _ = make_backend(tiny_onnx)
+    cancel = threading.Event()
+    with backend:
+        events = []
+        for ev in run_convert(jobs, backend, opts, cancel):
+            events.append(ev)
+            if not isinstance(ev, Summary) and ev.done == 3:
+                cancel.set()
+    summary = events[-1]
+    assert summary.cancelled and 3 <= summary.converted <= 5  # at most 2 writes were in flight
+    assert [e.done for e in events[:-1]] == list(range(1, len(events)))  # progress in order
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == summary.converted and not list((tmp_path / "out").glob(".*"))
+    mtimes = {p: p.stat().st_mtime_ns for p in written}
+    res = convert_cli("--onnx", tiny_onnx, src, tmp_path / "out", "--skip-existing")
+    assert res.exit_code == 0 and f"{8 - summary.converted} converted, {summary.converted} skipped" in res.output
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+    assert len(list((tmp_path / "out").glob("*.png"))) == 8
+
+
+def test_tiled_output_matches_untiled(tmp_path, tiny_onnx):
+    from conftest import smooth_image
+
+    Image.fromarray(smooth_image(np.random.default_rng(5), 96, 128, (0.3, 0.6, 0.2))).save(tmp_path / "big.png")
+    assert convert_cli("--onnx", tiny_onnx, tmp_path / "big.png", tmp_path / "whole").exit_code == 0
+    res = convert_cli("--onnx", tiny_onnx, tmp_path / "big.png", tmp_path / "tiled", "--tile", "96",
+                      "--tile-overlap", "32")
+    assert res.exit_code == 0, res.output
+    whole = np.asarray(Image.open(tmp_path / "whole" / "big.png")).astype(np.float32) / 127.5 - 1
+    tiled = np.asarray(Image.open(tmp_path / "tiled" / "big.png")).astype(np.float32) / 127.5 - 1
+    assert tiled.shape == whole.shape
+    # Instance norm sees per-tile statistics, so tiles differ from the whole image; this
+    # random, high-gain test network exaggerates that (a gain-0.02 network gives ~32 dB).
+    assert parity.psnr(tiled, whole) > 20
+    assert parity.psnr(tiled, whole) > parity.psnr(tiled, np.flip(whole, 0)) + 10
+
+
+def test_tile_blending_is_exact_for_a_pointwise_model():
+    from cyclegan_tool.runtime.tiling import tile_boxes, translate_tiled
+
+    x = torch.rand(1, 3, 100, 132) * 2 - 1
+    y = translate_tiled(x, lambda t: torch.tanh(2 * t), 48, 16, 3)
+    assert torch.allclose(y, torch.tanh(2 * x), atol=1e-6)
+    boxes = tile_boxes(100, 132, 48, 16)
+    covered = torch.zeros(100, 132)
+    for by, bx, th, tw in boxes:
+        covered[by : by + th, bx : bx + tw] = 1
+    assert covered.all() and all(th == 48 and tw == 48 for _, _, th, tw in boxes)
+
+
+def test_resize_options_and_formats(tmp_path, tiny_onnx):
+    Image.fromarray(np.zeros((40, 80, 3), np.uint8) + 90).save(tmp_path / "wide.png")
+    res = convert_cli("--onnx", tiny_onnx, tmp_path / "wide.png", tmp_path / "o", "--max-side", "32",
+                      "--format", "jpg", "--suffix", "_zebra", "--quality", "80")
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "o" / "wide_zebra.jpg").size == (32, 16)
+    res = convert_cli("--onnx", tiny_onnx, tmp_path / "wide.png", tmp_path / "o", "--size", "20", "--format", "webp")
+    assert Image.open(tmp_path / "o" / "wide.webp").size == (40, 20)
+
+
+def test_out_inside_in_refuses_collisions_and_allows_suffix(tmp_path, tiny_onnx):
+    from conftest import write_domain
+
+    write_domain(tmp_path, 2, (16, 16), (1, 1, 1), seed=0)
+    res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path)
+    assert res.exit_code == 1 and "would overwrite its input" in res.output
+    res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z")
+    assert res.exit_code == 0 and (tmp_path / "img_000_z.png").is_file()
+    again = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z")
+    assert "2 converted" in again.output and not (tmp_path / "img_000_z_z.png").exists()
+    res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path / "out")  # OUT inside IN: fine
+    assert res.exit_code == 0 and not (tmp_path / "out" / "out").exists()
+
+
+def test_two_inputs_one_output_refused(tmp_path, tiny_onnx):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.jpg")
+    with pytest.raises(ConfigError, match="would both write"):
+        plan_jobs(tmp_path, tmp_path / "o", ConvertOptions(format="png"))
+
+
+def _png_header_only(path: Path, w: int, h: int) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_refused(tmp_path, tiny_onnx):
+    _png_header_only(tmp_path / "bomb.png", 40000, 40000)
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "ok.png")
+    res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path / "o")
+    assert res.exit_code == 1 and "bomb.png: refused as a decompression bomb" in res.output
+    assert (tmp_path / "o" / "ok.png").is_file()
+
+
+def test_shards_are_disjoint_and_complete(tmp_path, tiny_onnx):
+    from conftest import write_domain
+
+    write_domain(tmp_path / "in", 5, (16, 16), (1, 0, 1), seed=0)
+    for k in range(2):
+        assert convert_cli("--onnx", tiny_onnx, tmp_path / "in", tmp_path / f"o{k}", "--shard", f"{k}/2").exit_code == 0
+    a = {p.name for p in (tmp_path / "o0").iterdir()}
+    b = {p.name for p in (tmp_path / "o1").iterdir()}
+    assert len(a) == 3 and len(b) == 2 and not a & b
+
+
+def test_backend_choice_errors(tmp_path, tiny_onnx, tiny_generator):
+    with pytest.raises(ConfigError, match="cannot run tiny.onnx"):
+        make_backend(tiny_onnx, backend="pytorch")
+    with pytest.raises(ConfigError, match="unknown model type"):
+        make_backend(tmp_path / "m.bin")
+    if not torch.cuda.is_available():
+        backend, _ = make_backend(tiny_onnx, device="cuda")
+        with pytest.raises(BackendError, match="no CUDA provider"):
+            backend.open()
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            make_backend(tiny_generator, device="cuda")[0].open()
+
+
+def test_auto_backend_says_what_it_chose(tmp_path, tiny_onnx):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    res = convert_cli("--onnx", tiny_onnx, tmp_path / "a.png", tmp_path / "o")
+    assert "tiny.onnx: ONNX model -> onnxruntime" in res.output and "CPUExecutionProvider" in res.output
+
+
+def test_engine_without_gpu_is_a_clear_error(tmp_path, tiny_onnx):
+    pytest.importorskip("tensorrt_rtx", reason="TensorRT for RTX is not installed")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; see test_engine_runs_on_gpu")
+    plan = tmp_path / "e.plan"
+    build = CliRunner().invoke(cli, ["export", str(tiny_onnx.parent / "latest_net_G_A.pth"), "--engine", str(plan),
+                                     "--trt", "rtx", "--min-shape", "1x3x32x32", "--opt-shape", "1x3x64x64",
+                                     "--max-shape", "1x3x128x128", "--no-check"])
+    assert build.exit_code == 0, build.output
+    res = convert_cli("--engine", plan, tmp_path, tmp_path / "o")
+    assert res.exit_code == 1 and "need an NVIDIA GPU" in res.output
+
+
+@pytest.mark.cuda
+@pytest.mark.tensorrt
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="running an engine needs an NVIDIA GPU and CUDA torch")
+def test_engine_runs_on_gpu(tmp_path, tiny_generator):
+    pytest.importorskip("tensorrt_rtx", reason="TensorRT for RTX is not installed")
+    plan = tmp_path / "e.plan"
+    CliRunner().invoke(cli, ["export", str(tiny_generator), "--engine", str(plan), "--fp16", "--trt", "rtx",
+                             "--min-shape", "1x3x32x32", "--opt-shape", "2x3x64x64", "--max-shape", "4x3x128x128"])
+    backend, _ = make_backend(plan)
+    ref, _ = make_backend(tiny_generator, device="cuda", precision="fp32")
+    x = torch.rand(2, 3, 64, 96) * 2 - 1
+    with backend, ref:
+        y, r = backend.infer(x).cpu().numpy(), ref.infer(x).cpu().numpy()
+    assert parity.psnr(y, r) > 40
