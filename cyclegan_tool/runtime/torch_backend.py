@@ -17,8 +17,9 @@ class TorchBackend(Backend):
 
     def __init__(self, path: str | Path, *, device: str = "auto", precision: str = "auto",
                  direction: str | None = None, spec: GeneratorSpec | None = None,
-                 channels_last: bool | None = None):
+                 channels_last: bool | None = None, ops: str = "auto"):
         super().__init__()
+        self.ops = ops
         self.path, self.direction, self.spec = Path(path), direction, spec
         self.device_name, self.precision, self.channels_last = device, precision, channels_last
 
@@ -37,7 +38,10 @@ class TorchBackend(Backend):
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         cl = self.device.type == "cuda" if self.channels_last is None else self.channels_last
         self.memory_format = torch.channels_last if cl else torch.contiguous_format
-        self.net = loaded.net.to(self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
+        from cyclegan_tool.ops import apply_ops
+
+        net = apply_ops(loaded.net, self.ops, self.device)
+        self.net = net.to(self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
         if precision == "fp16":
             # Instance norm in FP32 inside an FP16 network, as in the exported engines.
             from cyclegan_tool.runtime.fp32_norm import keep_norms_fp32

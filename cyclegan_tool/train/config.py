@@ -60,6 +60,8 @@ class TrainConfig:
     amp: str = opt("none", "mixed precision: bf16, or fp16 with gradient scaling", ("none", "bf16", "fp16"), runtime=True)
     channels_last: bool = opt(False, "channels-last memory format", runtime=True)
     compile: bool = opt(False, "torch.compile the networks", runtime=True)
+    ops: str = opt("auto", "reflection pad / instance norm kernels: native PyTorch, custom (csrc/), or "
+                   "auto (whichever measured faster on the device)", ("native", "custom", "auto"), runtime=True)
     device: str = opt("auto", "cpu, cuda or cuda:N (auto: cuda if present, else cpu)", runtime=True)
     # output
     save_epoch_freq: int = opt(5, "write epoch_NNNN.pt every N epochs", runtime=True)

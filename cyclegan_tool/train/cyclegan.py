@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cyclegan_tool.models import build_discriminator, build_generator, init_weights
+from cyclegan_tool.ops import apply_ops
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.train.losses import GANLoss, gradient_penalty
 from cyclegan_tool.train.pool import ImagePool
@@ -41,7 +42,8 @@ class CycleGAN:
         }
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in self.nets.values():
-            init_weights(net, cfg.init_type, cfg.init_gain).to(device, memory_format=fmt).train()
+            init_weights(net, cfg.init_type, cfg.init_gain)
+            apply_ops(net, cfg.ops, device).to(device, memory_format=fmt).train()
         self.gan_loss = GANLoss(cfg.gan_mode)
         betas = (cfg.beta1, 0.999)
         self.opt_gen = torch.optim.Adam(itertools.chain(self.nets["gen_a2b"].parameters(),
