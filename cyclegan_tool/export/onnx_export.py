@@ -191,7 +191,10 @@ def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool 
 
 def describe_onnx(path: Path) -> dict:
     onnx = _onnx()
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise ExportError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
     meta = read_metadata(model)
     ops: dict[str, int] = {}
     for node in model.graph.node:

@@ -1,0 +1,120 @@
+"""The GUI's state and logic, free of Qt: what to convert, with which model, where to, and
+how. The window only shows this state and calls these functions, so it is tested without Qt.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from cyclegan_tool.errors import ConfigError, CycleGANError
+from cyclegan_tool.imageio import is_image_name
+from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_jobs, run_convert
+from cyclegan_tool.runtime.jobs import Job
+
+MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
+SIZE_POLICIES = ("native", "shorter side", "max side")
+SETTINGS_KEYS = ("model", "output", "format", "quality", "suffix", "size_policy", "size_value", "tile",
+                 "tile_size", "skip_existing", "backend")
+
+
+@dataclass
+class GuiState:
+    inputs: list[Path] = field(default_factory=list)
+    model: str = ""
+    output: str = ""
+    backend: str = "auto"
+    format: str = "keep"
+    quality: int = 95
+    suffix: str = ""
+    size_policy: str = "native"
+    size_value: int = 512
+    tile: bool = False
+    tile_size: int = 512
+    skip_existing: bool = False
+
+    def add_paths(self, paths: list[str | os.PathLike]) -> int:
+        """Add image files and folders (others are ignored); returns how many were added."""
+        added = 0
+        for p in map(Path, paths):
+            if (p.is_dir() or (p.is_file() and is_image_name(p))) and p not in self.inputs:
+                self.inputs.append(p)
+                added += 1
+        return added
+
+    def options(self) -> ConvertOptions:
+        size = self.size_value if self.size_policy == "shorter side" else None
+        max_side = self.size_value if self.size_policy == "max side" else None
+        return ConvertOptions(format=self.format, quality=self.quality, suffix=self.suffix, size=size,
+                              max_side=max_side, tile=self.tile_size if self.tile else None,
+                              skip_existing=self.skip_existing).validate()
+
+    def jobs(self) -> list[Job]:
+        """Every file to convert: a folder input lands in OUTPUT/<folder name>/, a file in OUTPUT/."""
+        if not self.inputs:
+            raise ConfigError("add images or folders first")
+        if not self.model:
+            raise ConfigError("choose a model (.plan, .onnx, .pt or .pth)")
+        if not self.output:
+            raise ConfigError("choose an output folder")
+        opts, out = self.options(), Path(self.output)
+        jobs: list[Job] = []
+        for src in self.inputs:
+            jobs += plan_jobs(src, out / src.name if src.is_dir() else out, opts)
+        return jobs
+
+    def to_settings(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in SETTINGS_KEYS}
+
+    def with_settings(self, settings: dict) -> GuiState:
+        """A copy with known keys from `settings` applied (wrong types are ignored)."""
+        known = {f.name: f for f in fields(self)}
+        values = {}
+        for key in SETTINGS_KEYS:
+            if key in settings and settings[key] is not None:
+                current = getattr(self, key)
+                try:
+                    value = type(current)(settings[key]) if not isinstance(current, bool) else \
+                        str(settings[key]).lower() in ("1", "true", "yes")
+                except (TypeError, ValueError):
+                    continue
+                if key in known:
+                    values[key] = value
+        return replace(self, **values)
+
+
+def describe_model(path: str) -> str:
+    """One line about a model file: architecture, direction, precision, and how it will run."""
+    from cyclegan_tool.describe import describe_artifact
+
+    desc = describe_artifact(path)
+    gen = desc.get("generator") or {}
+    direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
+    precision = desc.get("precision", "fp32")
+    arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
+    return f"{desc['kind']}: {arch}, {direction}, {precision}"
+
+
+def backend_line(path: str, backend: str = "auto") -> str:
+    _, why = make_backend(path, backend=backend)
+    return why
+
+
+def run(state: GuiState, cancel: threading.Event) -> Iterator[Progress | Summary]:
+    """The conversion the window starts, as events (the same pipeline `convert` uses)."""
+    jobs = state.jobs()
+    be, _ = make_backend(state.model, backend=state.backend)
+    with be:
+        yield from run_convert(jobs, be, state.options(), cancel)
+
+
+def error_text(e: BaseException) -> tuple[str, str]:
+    """(short message, details) for an error dialog."""
+    import traceback
+
+    short = str(e) if isinstance(e, CycleGANError) else f"{type(e).__name__}: {e}"
+    return short, "".join(traceback.format_exception(e))

@@ -1,0 +1,120 @@
+"""The window with real Qt on the offscreen platform (pytest-qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("PySide6", reason="PySide6 is not installed")
+pytestmark = pytest.mark.gui
+
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from cyclegan_tool.gui.window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    return w
+
+
+def drop(widget, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+
+
+def make_folder(root, n=6, corrupt=True):
+    from conftest import write_domain
+
+    write_domain(root, n, (24, 28), (0.3, 0.8, 0.3), seed=4)
+    if corrupt:
+        (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    return root
+
+
+def test_dropping_files_and_folders_fills_the_job(window, tmp_path):
+    folder = make_folder(tmp_path / "pics", 2, corrupt=False)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "single.png")
+    drop(window.drop, [folder, tmp_path / "single.png", tmp_path / "ignored.txt"])
+    assert [p.name for p in window.state.inputs] == ["pics", "single.png"]
+    assert window.drop.count() == 2 and "2 item(s)" in window.drop_hint.text()
+
+
+def test_run_converts_reports_and_finishes(window, qtbot, tmp_path, tiny_onnx):
+    src = make_folder(tmp_path / "in")
+    drop(window.drop, [src])
+    window.set_model(str(tiny_onnx))
+    assert "resnet_6blocks" in window.model_info.text() and "onnxruntime" in window.backend_info.text()
+    window.output_edit.setText(str(tmp_path / "out"))
+    seen = []
+    original = window.on_progress
+    window.on_progress = lambda ev: (seen.append(ev.done), original(ev))
+    window.start_run()
+    qtbot.waitUntil(lambda: window.summary is not None, timeout=60_000)
+    s = window.summary
+    assert s.converted == 6 and len(s.failed) == 1
+    assert seen == sorted(seen) and window.progress.value() == 7
+    assert window.failures.count() == 1 and "broken.png" in window.failures.item(0).text()
+    assert len(list((tmp_path / "out" / "in").glob("img_*.png"))) == 6
+    assert window.open_button.isEnabled() and window.start_button.isEnabled()
+    assert window.after.pixmap() is not None and not window.after.pixmap().isNull()
+
+
+def test_cancel_mid_run_leaves_no_partial_files(window, qtbot, tmp_path, tiny_onnx):
+    src = make_folder(tmp_path / "in", 30, corrupt=False)
+    drop(window.drop, [src])
+    window.set_model(str(tiny_onnx))
+    window.output_edit.setText(str(tmp_path / "out"))
+    original = window.on_progress
+    window.on_progress = lambda ev: (original(ev), window.cancel_run() if ev.done == 2 else None)
+    window.start_run()
+    qtbot.waitUntil(lambda: window.summary is not None, timeout=60_000)
+    assert window.summary.cancelled and window.summary.converted < 30
+    out = tmp_path / "out" / "in"
+    written = list(out.glob("*.png"))
+    assert len(written) == window.summary.converted
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    for p in written:
+        Image.open(p).load()  # every output is complete
+
+
+def test_settings_persist_between_sessions(qtbot, tmp_path, tiny_onnx):
+    ini = str(tmp_path / "settings.ini")
+    w = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.set_model(str(tiny_onnx))
+    w.output_edit.setText(str(tmp_path / "o"))
+    w.format_combo.setCurrentText("webp")
+    w.quality_spin.setValue(77)
+    w.tile_check.setChecked(True)
+    w.size_combo.setCurrentText("max side")
+    w.close()
+    w2 = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
+    qtbot.addWidget(w2)
+    assert w2.model_edit.text() == str(tiny_onnx) and w2.output_edit.text() == str(tmp_path / "o")
+    assert w2.format_combo.currentText() == "webp" and w2.quality_spin.value() == 77
+    assert w2.tile_check.isChecked() and w2.size_combo.currentText() == "max side"
+    assert "resnet_6blocks" in w2.model_info.text()
+
+
+def test_invalid_model_shows_error_dialog(window, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    window.set_model(str(bad))
+    assert window.last_error is not None and window.last_error.isVisible()
+    assert "broken.onnx" in window.last_error.text()
+    assert window.last_error.detailedText()
+
+
+def test_start_without_inputs_shows_error(window):
+    window.start_run()
+    assert window.last_error is not None and "add images" in window.last_error.text()
+    assert window.worker is None
