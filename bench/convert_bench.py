@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--replicate", type=int, default=1, help="copy each image this many times (GPU runs)")
     args = ap.parse_args()
     src_all = sorted(Path(args.images).glob("*.jpg"))
     if not src_all:
@@ -68,8 +69,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="convert_bench_"))
     src = work / "in"
     src.mkdir()
-    for f in files:
-        shutil.copy(f, src / f.name)
+    for k in range(args.replicate):
+        for f in files:
+            shutil.copy(f, src / f"{f.stem}_{k}{f.suffix}")
+    files = sorted(src.glob("*.jpg"))
     torch.manual_seed(0)
     weights = work / "latest_net_G.pth"
     torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), weights)
