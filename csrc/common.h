@@ -84,3 +84,88 @@ inline at::Tensor affine_or(const std::optional<at::Tensor>& t, const at::Tensor
 }
 
 }  // namespace cyclegan_tool
+
+namespace cyclegan_tool {
+
+// Host-side preparation shared by the CPU and CUDA kernels of each op: checked inputs in one
+// layout, outputs allocated in that layout, sizes unpacked.
+
+struct PadArgs {
+  at::Tensor src, dst;  // src in `fmt`, dst allocated in `fmt`
+  at::MemoryFormat fmt;
+  int64_t n, c, h, w, ho, wo;  // h, w: unpadded; ho, wo: padded
+};
+
+// Forward: src = the input, dst = the padded output.
+inline PadArgs pad_forward_args(const at::Tensor& input, at::IntArrayRef pad) {
+  check_pad(input, pad, "reflection_pad2d");
+  const auto fmt = layout_of(input);
+  auto x = input.contiguous(fmt);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t ho = h + pad[2] + pad[3], wo = w + pad[0] + pad[1];
+  auto out = at::empty({n, c, ho, wo}, x.options().memory_format(fmt));
+  if (out.numel() > 0) check_pad_fits(h, w, pad, "reflection_pad2d");
+  return {x, out, fmt, n, c, h, w, ho, wo};
+}
+
+// Backward: src = the padded gradient, dst = the input gradient.
+inline PadArgs pad_backward_args(const at::Tensor& grad_output, at::IntArrayRef pad, int64_t h, int64_t w) {
+  check_pad(grad_output, pad, "reflection_pad2d_backward");
+  const auto fmt = layout_of(grad_output);
+  auto g = grad_output.contiguous(fmt);
+  const int64_t n = g.size(0), c = g.size(1), ho = g.size(2), wo = g.size(3);
+  TORCH_CHECK(ho == h + pad[2] + pad[3] && wo == w + pad[0] + pad[1], "reflection_pad2d_backward: grad_out ",
+              g.sizes(), " does not match input ", h, "x", w, " and pad ", pad);
+  auto grad_input = at::empty({n, c, h, w}, g.options().memory_format(fmt));
+  if (grad_input.numel() > 0) check_pad_fits(h, w, pad, "reflection_pad2d_backward");
+  return {g, grad_input, fmt, n, c, h, w, ho, wo};
+}
+
+struct NormArgs {
+  at::Tensor x, grad, residual;  // in `fmt`; grad (backward) and residual may be undefined
+  at::Tensor out;                // forward: the output; backward: grad_input
+  at::Tensor mean, rstd;         // [N, C], statistics dtype
+  at::Tensor weight, bias;       // [C], statistics dtype (1 and 0 when absent)
+  at::Tensor gw_part, gb_part;   // backward: per-(n, c) partial sums of the weight and bias gradients
+  at::MemoryFormat fmt;
+  int64_t n, c, hw;
+};
+
+inline NormArgs norm_forward_args(const at::Tensor& input, const std::optional<at::Tensor>& weight,
+                                  const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& residual) {
+  check_norm_args(input, weight, bias, residual, "instance_norm");
+  NormArgs a;
+  a.fmt = layout_of(input);
+  a.x = input.contiguous(a.fmt);
+  if (residual.has_value() && residual->defined()) a.residual = residual->contiguous(a.fmt);
+  a.n = a.x.size(0), a.c = a.x.size(1), a.hw = a.x.size(2) * a.x.size(3);
+  a.out = at::empty_like(a.x, a.x.options().memory_format(a.fmt));
+  a.mean = at::empty({a.n, a.c}, a.x.options().dtype(stat_type(a.x)));
+  a.rstd = at::empty({a.n, a.c}, a.x.options().dtype(stat_type(a.x)));
+  a.weight = affine_or(weight, a.x, 1.0);
+  a.bias = affine_or(bias, a.x, 0.0);
+  return a;
+}
+
+inline NormArgs norm_backward_args(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& mean,
+                                   const at::Tensor& rstd, const std::optional<at::Tensor>& weight,
+                                   const std::optional<at::Tensor>& bias) {
+  check_norm_args(input, weight, bias, std::nullopt, "instance_norm_backward");
+  TORCH_CHECK(grad_output.sizes() == input.sizes(), "instance_norm_backward: grad_out ", grad_output.sizes(),
+              " does not match the input ", input.sizes());
+  NormArgs a;
+  a.fmt = layout_of(input);
+  a.x = input.contiguous(a.fmt);
+  a.grad = grad_output.contiguous(a.fmt);
+  a.n = a.x.size(0), a.c = a.x.size(1), a.hw = a.x.size(2) * a.x.size(3);
+  a.out = at::empty_like(a.x, a.x.options().memory_format(a.fmt));
+  a.mean = mean.to(stat_type(a.x)).contiguous();
+  a.rstd = rstd.to(stat_type(a.x)).contiguous();
+  a.weight = affine_or(weight, a.x, 1.0);
+  a.bias = affine_or(bias, a.x, 0.0);
+  a.gw_part = at::zeros({a.n, a.c}, a.x.options().dtype(stat_type(a.x)));
+  a.gb_part = at::zeros({a.n, a.c}, a.x.options().dtype(stat_type(a.x)));
+  return a;
+}
+
+}  // namespace cyclegan_tool

@@ -38,18 +38,11 @@ void plane_stats(int64_t hw, double eps, Reader at_, acc_t& mean, acc_t& rstd) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(
     const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& residual, double eps, bool relu) {
-  check_norm_args(input, weight, bias, residual, "instance_norm");
-  const auto fmt = layout_of(input);
-  const auto x = input.contiguous(fmt);
-  const bool has_res = residual.has_value() && residual->defined();
-  const auto res = has_res ? residual->contiguous(fmt) : at::Tensor();
-  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  auto out = at::empty_like(x, x.options().memory_format(fmt));
-  auto mean = at::empty({n, c}, x.options().dtype(stat_type(x)));
-  auto rstd = at::empty({n, c}, x.options().dtype(stat_type(x)));
+  const auto a = norm_forward_args(input, weight, bias, residual);
+  const auto &x = a.x, &res = a.residual, &out = a.out, &mean = a.mean, &rstd = a.rstd, &w = a.weight, &bb = a.bias;
+  const bool has_res = res.defined(), cl = a.fmt == at::MemoryFormat::ChannelsLast;
+  const int64_t n = a.n, c = a.c, hw = a.hw;
   if (x.numel() == 0) return {out, mean, rstd};
-  const auto w = affine_or(weight, x, 1.0), bb = affine_or(bias, x, 0.0);
-  const bool cl = fmt == at::MemoryFormat::ChannelsLast;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "instance_norm_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* src = x.const_data_ptr<scalar_t>();
@@ -84,20 +77,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& mean, const at::Tensor& rstd,
     const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, bool relu) {
-  check_norm_args(input, weight, bias, std::nullopt, "instance_norm_backward");
-  TORCH_CHECK(grad_output.sizes() == input.sizes(), "instance_norm_backward: grad_out ", grad_output.sizes(),
-              " does not match the input ", input.sizes());
-  const auto fmt = layout_of(input);
-  const auto x = input.contiguous(fmt);
-  const auto g = grad_output.contiguous(fmt);
-  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  auto grad_input = at::empty_like(x, x.options().memory_format(fmt));
-  auto gw_part = at::zeros({n, c}, x.options().dtype(stat_type(x)));
-  auto gb_part = at::zeros({n, c}, x.options().dtype(stat_type(x)));
+  const auto a = norm_backward_args(grad_output, input, mean, rstd, weight, bias);
+  const auto &x = a.x, &g = a.grad, &grad_input = a.out, &mean_c = a.mean, &rstd_c = a.rstd, &w = a.weight,
+             &bb = a.bias, &gw_part = a.gw_part, &gb_part = a.gb_part;
+  const bool cl = a.fmt == at::MemoryFormat::ChannelsLast;
+  const int64_t n = a.n, c = a.c, hw = a.hw;
   if (x.numel() == 0) return {grad_input, gw_part.sum(0), gb_part.sum(0)};
-  const auto w = affine_or(weight, x, 1.0), bb = affine_or(bias, x, 0.0);
-  const auto mean_c = mean.to(stat_type(x)).contiguous(), rstd_c = rstd.to(stat_type(x)).contiguous();
-  const bool cl = fmt == at::MemoryFormat::ChannelsLast;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "instance_norm_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xs = x.const_data_ptr<scalar_t>();

@@ -204,19 +204,14 @@ __global__ void norm_backward_nhwc(const scalar_t* __restrict__ g, const scalar_
 std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cuda(
     const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& residual, double eps, bool relu) {
-  check_norm_args(input, weight, bias, residual, "instance_norm");
   const c10::cuda::CUDAGuard guard(input.device());
-  const auto fmt = layout_of(input);
-  const auto x = input.contiguous(fmt);
-  const bool has_res = residual.has_value() && residual->defined();
-  const auto res = has_res ? residual->contiguous(fmt) : at::Tensor();
-  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  auto out = at::empty_like(x, x.options().memory_format(fmt));
-  auto mean = at::empty({n, c}, x.options().dtype(stat_type(x)));
-  auto rstd = at::empty({n, c}, x.options().dtype(stat_type(x)));
+  const auto a = norm_forward_args(input, weight, bias, residual);
+  const auto &x = a.x, &res = a.residual, &out = a.out, &mean = a.mean, &rstd = a.rstd, &w = a.weight, &bb = a.bias;
+  const bool has_res = res.defined();
+  const auto fmt = a.fmt;
+  const int64_t n = a.n, c = a.c, hw = a.hw;
   if (x.numel() == 0) return {out, mean, rstd};
   TORCH_CHECK(n <= 65535, "instance_norm: batch ", n, " is over the CUDA grid limit 65535");
-  const auto w = affine_or(weight, x, 1.0), bb = affine_or(bias, x, 0.0);
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "instance_norm_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -239,21 +234,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cuda(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cuda(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& mean, const at::Tensor& rstd,
     const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, bool relu) {
-  check_norm_args(input, weight, bias, std::nullopt, "instance_norm_backward");
-  TORCH_CHECK(grad_output.sizes() == input.sizes(), "instance_norm_backward: grad_out ", grad_output.sizes(),
-              " does not match the input ", input.sizes());
   const c10::cuda::CUDAGuard guard(input.device());
-  const auto fmt = layout_of(input);
-  const auto x = input.contiguous(fmt);
-  const auto g = grad_output.contiguous(fmt);
-  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  auto grad_input = at::empty_like(x, x.options().memory_format(fmt));
-  auto gw_part = at::zeros({n, c}, x.options().dtype(stat_type(x)));
-  auto gb_part = at::zeros({n, c}, x.options().dtype(stat_type(x)));
+  const auto a = norm_backward_args(grad_output, input, mean, rstd, weight, bias);
+  const auto &x = a.x, &g = a.grad, &grad_input = a.out, &mean_c = a.mean, &rstd_c = a.rstd, &w = a.weight,
+             &bb = a.bias, &gw_part = a.gw_part, &gb_part = a.gb_part;
+  const auto fmt = a.fmt;
+  const int64_t n = a.n, c = a.c, hw = a.hw;
   if (x.numel() == 0) return {grad_input, gw_part.sum(0), gb_part.sum(0)};
   TORCH_CHECK(n <= 65535, "instance_norm_backward: batch ", n, " is over the CUDA grid limit 65535");
-  const auto w = affine_or(weight, x, 1.0), bb = affine_or(bias, x, 0.0);
-  const auto mean_c = mean.to(stat_type(x)).contiguous(), rstd_c = rstd.to(stat_type(x)).contiguous();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "instance_norm_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;

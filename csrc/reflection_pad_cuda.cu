@@ -61,15 +61,12 @@ __global__ void pad_backward_kernel(const scalar_t* __restrict__ src, scalar_t* 
 }
 
 at::Tensor reflection_pad2d_cuda(const at::Tensor& input, at::IntArrayRef pad) {
-  check_pad(input, pad, "reflection_pad2d");
   const c10::cuda::CUDAGuard guard(input.device());
-  const auto fmt = layout_of(input);
-  const auto x = input.contiguous(fmt);
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  const int64_t ho = h + pad[2] + pad[3], wo = w + pad[0] + pad[1];
-  auto out = at::empty({n, c, ho, wo}, x.options().memory_format(fmt));
+  const auto a = pad_forward_args(input, pad);
+  const auto &x = a.src, &out = a.dst;
+  const auto fmt = a.fmt;
+  const int64_t c = a.c, h = a.h, w = a.w, ho = a.ho, wo = a.wo;
   if (out.numel() == 0) return out;
-  check_pad_fits(h, w, pad, "reflection_pad2d");
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "reflection_pad2d_cuda", [&] {
     const auto total = out.numel();
@@ -86,16 +83,12 @@ at::Tensor reflection_pad2d_cuda(const at::Tensor& input, at::IntArrayRef pad) {
 }
 
 at::Tensor reflection_pad2d_backward_cuda(const at::Tensor& grad_output, at::IntArrayRef pad, int64_t h, int64_t w) {
-  check_pad(grad_output, pad, "reflection_pad2d_backward");
   const c10::cuda::CUDAGuard guard(grad_output.device());
-  const auto fmt = layout_of(grad_output);
-  const auto g = grad_output.contiguous(fmt);
-  const int64_t n = g.size(0), c = g.size(1), ho = g.size(2), wo = g.size(3);
-  TORCH_CHECK(ho == h + pad[2] + pad[3] && wo == w + pad[0] + pad[1],
-              "reflection_pad2d_backward: grad_out ", g.sizes(), " does not match input ", h, "x", w, " and pad ", pad);
-  auto grad_input = at::empty({n, c, h, w}, g.options().memory_format(fmt));
+  const auto a = pad_backward_args(grad_output, pad, h, w);
+  const auto &g = a.src, &grad_input = a.dst;
+  const auto fmt = a.fmt;
+  const int64_t c = a.c, ho = a.ho, wo = a.wo;
   if (grad_input.numel() == 0) return grad_input;
-  check_pad_fits(h, w, pad, "reflection_pad2d_backward");
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "reflection_pad2d_backward_cuda", [&] {
     const auto total = grad_input.numel();

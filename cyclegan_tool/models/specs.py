@@ -4,10 +4,22 @@ rebuild a network; specs are saved in checkpoints, ONNX metadata and engine side
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Self
+
+
+class _Spec:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Self:
+        """Build from a dict, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True, kw_only=True)
-class GeneratorSpec:
+class GeneratorSpec(_Spec):
     """A generator: `name` is a key of `GENERATORS` (resnet_9blocks, unet_256, ...)."""
 
     name: str = "resnet_9blocks"
@@ -17,17 +29,9 @@ class GeneratorSpec:
     norm: str = "instance"
     use_dropout: bool = False
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GeneratorSpec:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
 
 @dataclass(frozen=True, kw_only=True)
-class DiscriminatorSpec:
+class DiscriminatorSpec(_Spec):
     """A discriminator: `basic` (70x70 PatchGAN = n_layers with 3), `n_layers` or `pixel`."""
 
     name: str = "basic"
@@ -35,11 +39,3 @@ class DiscriminatorSpec:
     ndf: int = 64
     n_layers: int = 3
     norm: str = "instance"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DiscriminatorSpec:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
