@@ -161,3 +161,20 @@ def test_cli_trains_skipping_a_bad_image_and_info(tmp_path, dataroot, caplog):
     assert "1 unreadable image(s) were skipped" in caplog.text
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "cli" / "latest.pt")])
     assert info.exit_code == 0 and "resnet_6blocks" in info.output and "epoch: 1" in info.output
+
+
+def test_resume_can_extend_the_schedule_but_not_change_the_model(dataroot, tmp_path):
+    from dataclasses import replace
+
+    cfg = tiny_config(dataroot, tmp_path, n_epochs=1, n_epochs_decay=0)
+    train(cfg)
+    longer = replace(cfg, n_epochs_decay=2)
+    run = train(longer, resume=True, changed=frozenset({"n_epochs_decay"}))
+    ckpt = checkpoints.read(run / "latest.pt")
+    assert ckpt["epoch"] == 3 and ckpt["config"]["n_epochs_decay"] == 2
+    lrs = [r["lr"] for r in _losses(run)]
+    assert lrs[0] == 2e-4 and min(lrs) < 2e-4  # the decay epochs ran at a lower rate
+    with pytest.raises(CycleGANError, match="cannot change: ngf"):
+        train(replace(cfg, ngf=16), resume=True, changed=frozenset({"ngf"}))
+    # options not given on the command line do not count as changes
+    assert train(replace(cfg, ngf=16), resume=True).name == "run"

@@ -39,9 +39,11 @@ class ProgressBar:
 
 @click.command()
 @click.argument("dataroot", type=click.Path(file_okay=False))
-@click.option("--resume", is_flag=True, help="Continue CHECKPOINTS_DIR/NAME/latest.pt exactly where it stopped.")
+@click.option("--resume", is_flag=True, help="Continue CHECKPOINTS_DIR/NAME/latest.pt exactly where it stopped "
+              "(--n-epochs/--n-epochs-decay given with it extend the schedule).")
 @options_from(TrainConfig, skip=("dataroot",))
-def train(dataroot: str, resume: bool, **options) -> None:
+@click.pass_context
+def train(ctx: click.Context, dataroot: str, resume: bool, **options) -> None:
     """Train a CycleGAN on DATAROOT/trainA and DATAROOT/trainB.
 
     Defaults are the reference implementation's (ResNet-9 generators, 70x70 PatchGAN,
@@ -50,6 +52,9 @@ def train(dataroot: str, resume: bool, **options) -> None:
     """
     from cyclegan_tool.train.trainer import train as run_training
 
+    from click.core import ParameterSource
+
     cfg = TrainConfig(dataroot=dataroot, **options)
-    run_dir = run_training(cfg, resume=resume, reporter=ProgressBar())
+    changed = frozenset(k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE)
+    run_dir = run_training(cfg, resume=resume, reporter=ProgressBar(), changed=changed)
     click.echo(f"done: {run_dir}/latest.pt  (next: cyclegan-tool export {run_dir}/latest.pt -o model.onnx)")

@@ -18,7 +18,7 @@ from cyclegan_tool.ops import apply_ops
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.train.losses import GANLoss, gradient_penalty
 from cyclegan_tool.train.pool import ImagePool
-from cyclegan_tool.train.schedule import build_scheduler
+from cyclegan_tool.train.schedule import LinearDecay, build_scheduler
 
 NETWORKS = ("gen_a2b", "gen_b2a", "disc_a", "disc_b")
 
@@ -168,8 +168,11 @@ class CycleGAN:
             load_into(self.nets[name], state["networks"][name], f"checkpoint network '{name}'")
         self.opt_gen.load_state_dict(state["optimizers"]["gen"])
         self.opt_disc.load_state_dict(state["optimizers"]["disc"])
-        self.sched_gen.load_state_dict(state["schedulers"]["gen"])
-        self.sched_disc.load_state_dict(state["schedulers"]["disc"])
+        for sched, key in ((self.sched_gen, "gen"), (self.sched_disc, "disc")):
+            sched.load_state_dict(state["schedulers"][key])
+            for rule in getattr(sched, "lr_lambdas", []):  # the config's schedule wins (it may be extended)
+                if isinstance(rule, LinearDecay):
+                    rule.n_epochs, rule.n_epochs_decay = self.cfg.n_epochs, self.cfg.n_epochs_decay
         if state.get("scalers", {}).get("gen"):
             self.scaler_gen.load_state_dict(state["scalers"]["gen"])
             self.scaler_disc.load_state_dict(state["scalers"]["disc"])

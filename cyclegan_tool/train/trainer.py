@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _load_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
+EXTENDABLE = ("n_epochs", "n_epochs_decay")  # what --resume may change besides runtime fields
+
+
+def _load_resume(cfg: TrainConfig, changed: frozenset[str]) -> tuple[TrainConfig, dict]:
     path = Path(cfg.checkpoints_dir) / cfg.name / "latest.pt"
     if not path.is_file():
         raise CheckpointError(f"{path}: nothing to resume (no latest.pt in the run folder)")
@@ -55,25 +59,43 @@ def _load_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     if not checkpoints.is_tool_checkpoint(state):
         raise CheckpointError(f"{path}: not a cyclegan-tool training checkpoint")
     saved = TrainConfig.from_dict(state["config"])
-    return saved.with_runtime(cfg), state
+    resumed = saved.with_runtime(cfg)
+    fixed = sorted(k for k in changed if k not in EXTENDABLE and getattr(resumed, k) != getattr(cfg, k))
+    if fixed:
+        raise ConfigError(f"--resume keeps the run's settings; these cannot change: {', '.join(fixed)} "
+                          f"(only runtime options and {', '.join(EXTENDABLE)} can)")
+    extend = {k: getattr(cfg, k) for k in EXTENDABLE if k in changed}
+    if extend:
+        resumed = replace(resumed, **extend)
+        if resumed.total_epochs < state["epoch"]:
+            raise ConfigError(f"the run already finished epoch {state['epoch']}; the new schedule has "
+                              f"{resumed.total_epochs} epochs")
+        log.info("schedule changed on resume: %s", ", ".join(f"{k}={v}" for k, v in extend.items()))
+    return resumed, state
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None) -> Path:
-    """Train (or resume) a CycleGAN; returns the run folder. Under torchrun, every rank calls it."""
+def train(cfg: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None,
+          changed: frozenset[str] = frozenset()) -> Path:
+    """Train (or resume) a CycleGAN; returns the run folder. Under torchrun, every rank calls it.
+
+    On `resume` the checkpoint's config is authoritative except for runtime fields; `changed`
+    names the options the user set explicitly, of which `n_epochs` and `n_epochs_decay` may
+    extend (or shorten) the schedule of the resumed run.
+    """
     reporter = reporter or Reporter()
     info, device = distributed.init(cfg.device)
     try:
-        return _train(cfg, resume, reporter, info, device)
+        return _train(cfg, resume, reporter, info, device, changed)
     finally:
         distributed.shutdown(info)
 
 
 def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed.DistInfo,
-           device: torch.device) -> Path:
+           device: torch.device, changed: frozenset[str]) -> Path:
     state = None
     run_dir = Path(cfg.checkpoints_dir) / cfg.name
     if resume:
-        cfg, state = _load_resume(cfg)
+        cfg, state = _load_resume(cfg, changed)
     elif (run_dir / "latest.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it or pick another --name")
     cfg.validate()
