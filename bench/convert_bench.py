@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=24, help="first N images (0: all)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=0, help="0: the tool's default for the device")
     ap.add_argument("--replicate", type=int, default=1, help="copy each image this many times (GPU runs)")
     args = ap.parse_args()
     src_all = sorted(Path(args.images).glob("*.jpg"))
@@ -81,11 +81,11 @@ def main() -> None:
     onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path
     variants = [
         ("reference-style loop: PyTorch FP32, batch 1, PNG", lambda o: reference_loop(files, weights, o, args.device)),
-        (f"convert --checkpoint (PyTorch), batch {args.batch}, PNG",
+        (f"convert --checkpoint (PyTorch), batch {args.batch or 'auto'}, PNG",
          lambda o: tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")),
-        (f"convert --onnx (ONNX Runtime), batch {args.batch}, PNG",
+        (f"convert --onnx (ONNX Runtime), batch {args.batch or 'auto'}, PNG",
          lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch, format="png")),
-        (f"convert --onnx (ONNX Runtime), batch {args.batch}, JPEG (keep)",
+        (f"convert --onnx (ONNX Runtime), batch {args.batch or 'auto'}, JPEG (keep)",
          lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch)),
     ]
     rows = []

@@ -240,3 +240,19 @@ def test_engine_runs_on_gpu(tmp_path, tiny_generator):
     with backend, ref:
         y, r = backend.infer(x).cpu().numpy(), ref.infer(x).cpu().numpy()
     assert parity.psnr(y, r) > 40
+
+
+def test_exif_orientation_is_honoured(tmp_path, tiny_onnx):
+    img = Image.fromarray(np.zeros((20, 40, 3), np.uint8) + 100)  # stored 40 wide, 20 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
+    img.save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert convert_cli("--onnx", tiny_onnx, tmp_path / "phone.jpg", tmp_path / "o").exit_code == 0
+    assert Image.open(tmp_path / "o" / "phone.jpg").size == (20, 40)  # upright, as a viewer shows it
+
+
+def test_bench_command(tiny_onnx):
+    res = CliRunner().invoke(cli, ["bench", str(tiny_onnx), "--size", "30x42", "--batch", "2", "--iters", "2",
+                                   "--warmup", "1"])
+    assert res.exit_code == 0, res.output
+    assert "32x44 batch 2:" in res.output and "images/s" in res.output

@@ -99,9 +99,10 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         else:
             todo.append(job)
 
+    batch = opts.batch_for(backend.device.type)
     decoder = ThreadPoolExecutor(opts.decode_workers, thread_name_prefix="decode")
     writer = ThreadPoolExecutor(opts.write_workers, thread_name_prefix="write")
-    window = max(8, 4 * opts.batch_size)
+    window = max(8, 4 * batch)
     decoding: deque[tuple[Job, Future]] = deque()
     writing: deque[tuple[Job, Future]] = deque()
     groups: dict[tuple[int, int], list[tuple[Job, Prepared]]] = {}
@@ -128,7 +129,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 job, prep = items[0]
                 x = pad_batch([prep.x], prep.padded)
                 t = tile_size(info, opts)
-                y = translate_tiled(x, backend.infer, t, min(opts.tile_overlap, t // 4), opts.batch_size)
+                y = translate_tiled(x, backend.infer, t, min(opts.tile_overlap, t // 4), batch)
                 outs = [crop_to(y, prep.x.shape[-2:])]
             else:
                 y = backend.infer(pad_batch([p.x for _, p in items], items[0][1].padded))
@@ -175,8 +176,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 group = groups.setdefault(prep.padded, [])
                 group.append((job, prep))
                 pending = sum(len(g) for g in groups.values())
-                if len(group) >= opts.batch_size or pending >= window:
-                    key = prep.padded if len(group) >= opts.batch_size else max(groups, key=lambda k: len(groups[k]))
+                if len(group) >= batch or pending >= window:
+                    key = prep.padded if len(group) >= batch else max(groups, key=lambda k: len(groups[k]))
                     yield from fail(infer_group(groups.pop(key)))
             yield from drain(limit=2 * opts.write_workers)
         for key in list(groups):
