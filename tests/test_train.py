@@ -178,3 +178,14 @@ def test_resume_can_extend_the_schedule_but_not_change_the_model(dataroot, tmp_p
         train(replace(cfg, ngf=16), resume=True, changed=frozenset({"ngf"}))
     # options not given on the command line do not count as changes
     assert train(replace(cfg, ngf=16), resume=True).name == "run"
+
+
+def test_resume_keeps_runtime_options_unless_given(dataroot, tmp_path):
+    from dataclasses import replace
+
+    cfg = tiny_config(dataroot, tmp_path, n_epochs=1, n_epochs_decay=1, amp="bf16", print_freq=2, until_epoch=1)
+    train(cfg)
+    plain = replace(cfg, amp="none", print_freq=100, until_epoch=0)  # what CLI defaults would give
+    run = train(plain, resume=True, changed=frozenset({"print_freq"}))
+    saved = checkpoints.read(run / "latest.pt")["config"]
+    assert saved["amp"] == "bf16" and saved["print_freq"] == 100 and saved["until_epoch"] == 0

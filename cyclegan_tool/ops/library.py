@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -16,6 +18,7 @@ def _load() -> bool:
 HAVE_EXTENSION = _load()
 
 
+@functools.cache
 def has_kernel(op: str, device_type: str) -> bool:
     """Whether the extension registered `op` for a device type ('CPU' or 'CUDA')."""
     if not HAVE_EXTENSION:

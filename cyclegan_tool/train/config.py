@@ -7,7 +7,7 @@ options are generated from this one definition.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.fields import opt
@@ -115,11 +115,6 @@ class TrainConfig:
         if d.get("max_dataset_size") is None:
             d["max_dataset_size"] = math.inf
         return cls(**d)
-
-    def with_runtime(self, other: TrainConfig) -> TrainConfig:
-        """This config with the runtime fields (device, workers, output cadence...) of `other`."""
-        runtime = {f.name: getattr(other, f.name) for f in fields(self) if f.metadata.get("runtime")}
-        return replace(self, **runtime)
 
     def non_defaults(self) -> dict:
         default = TrainConfig()

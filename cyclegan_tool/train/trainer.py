@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,6 +49,7 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 EXTENDABLE = ("n_epochs", "n_epochs_decay")  # what --resume may change besides runtime fields
+PER_INVOCATION = ("dataroot", "name", "checkpoints_dir", "until_epoch")  # always from the command
 
 
 def _load_resume(cfg: TrainConfig, changed: frozenset[str]) -> tuple[TrainConfig, dict]:
@@ -59,7 +60,10 @@ def _load_resume(cfg: TrainConfig, changed: frozenset[str]) -> tuple[TrainConfig
     if not checkpoints.is_tool_checkpoint(state):
         raise CheckpointError(f"{path}: not a cyclegan-tool training checkpoint")
     saved = TrainConfig.from_dict(state["config"])
-    resumed = saved.with_runtime(cfg)
+    # Runtime options (device, amp, workers, ...) keep the run's values unless given again.
+    runtime = {f.name for f in fields(TrainConfig) if f.metadata.get("runtime")}
+    take = set(PER_INVOCATION) | (runtime & changed)
+    resumed = replace(saved, **{k: getattr(cfg, k) for k in take})
     fixed = sorted(k for k in changed if k not in EXTENDABLE and getattr(resumed, k) != getattr(cfg, k))
     if fixed:
         raise ConfigError(f"--resume keeps the run's settings; these cannot change: {', '.join(fixed)} "
