@@ -5,7 +5,7 @@ For each of the first N horse2zebra testA images that have a published output in
 Figures: mean absolute difference (0-255) of ours vs. published, next to input vs. published
 as the baseline (how far "doing nothing" is from the published zebras).
 
-    python tools/model_sheet.py --model horse2zebra --out docs/horse2zebra_sheet.png
+    python tools/model_sheet.py --model horse2zebra --out docs/horse2zebra_sheet.jpg
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ REF = ROOT.parent / "shared" / "data" / "reference_outputs" / "horse2zebra_pretr
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="horse2zebra")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "horse2zebra_sheet.png"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "horse2zebra_sheet.jpg"))
     ap.add_argument("--rows", type=int, default=8)
     args = ap.parse_args()
     reals = sorted(REF.glob("*_real.png"))
@@ -53,7 +53,7 @@ def main() -> None:
     out = Image.new("RGB", (sheet.shape[1], sheet.shape[0] + 28), "white")
     out.paste(header, (0, 0))
     out.paste(Image.fromarray(sheet), (0, 28))
-    out.save(args.out)
+    out.save(args.out, quality=90)
     figures = {"images": len(reals), "mae_ours_vs_published": round(float(np.mean(ours_vs_ref)), 2),
                "mae_input_vs_published": round(float(np.mean(input_vs_ref)), 2),
                "closer_than_input": sum(o < i for o, i in zip(ours_vs_ref, input_vs_ref))}

@@ -170,9 +170,12 @@ class CycleGAN:
         self.opt_disc.load_state_dict(state["optimizers"]["disc"])
         for sched, key in ((self.sched_gen, "gen"), (self.sched_disc, "disc")):
             sched.load_state_dict(state["schedulers"][key])
-            for rule in getattr(sched, "lr_lambdas", []):  # the config's schedule wins (it may be extended)
+            rules = getattr(sched, "lr_lambdas", [])
+            for rule in rules:  # the config's schedule wins (it may have been extended)
                 if isinstance(rule, LinearDecay):
                     rule.n_epochs, rule.n_epochs_decay = self.cfg.n_epochs, self.cfg.n_epochs_decay
+            for group, base, rule in zip(sched.optimizer.param_groups, sched.base_lrs, rules):
+                group["lr"] = base * rule(sched.last_epoch)  # the current epoch's rate under that schedule
         if state.get("scalers", {}).get("gen"):
             self.scaler_gen.load_state_dict(state["scalers"]["gen"])
             self.scaler_disc.load_state_dict(state["scalers"]["disc"])
