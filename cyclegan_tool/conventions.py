@@ -2,15 +2,15 @@
 
 Images enter the networks as `Tensor[N, 3, H, W]`, float32, RGB, in [-1, 1]
 (x / 255 - 0.5) / 0.5, exactly as the reference implementation normalises them, and
-leave them in the same range. Padding to a multiple and cropping back, and the
-grayscale / alpha / 16-bit policy, live here too, so no other module re-derives them.
+leave them in the same range; `padded_size` says what H and W a network is fed. Every
+conversion between pixels and tensors goes through this module. (Padding, cropping and
+resizing images are in runtime/translate.py; how each file mode becomes RGB is imageio.py.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 VALUE_RANGE = (-1.0, 1.0)
 LAYOUT = "NCHW"
@@ -41,25 +41,6 @@ def batch_to_arrays(t: torch.Tensor) -> list[np.ndarray]:
 def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
     """The smallest (H, W) at least as large that both divide by `multiple`."""
     return (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad `Tensor[N, C, H, W]` on the bottom/right to a multiple; returns (padded, (H, W)).
-
-    Reflection needs the pad to be smaller than the side; tiny images fall back to
-    replicate padding, which is the only difference a user could ever see.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = padded_size(h, w, multiple)
-    if (ph, pw) == (h, w):
-        return x, (h, w)
-    mode = "reflect" if (ph - h) < h and (pw - w) < w else "replicate"
-    return F.pad(x, (0, pw - w, 0, ph - h), mode=mode), (h, w)
-
-
-def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Crop `Tensor[..., H', W']` back to the top-left `size` (H, W)."""
-    return x[..., : size[0], : size[1]]
 
 
 def describe() -> dict:

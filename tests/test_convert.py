@@ -256,3 +256,12 @@ def test_bench_command(tiny_onnx):
                                    "--warmup", "1"])
     assert res.exit_code == 0, res.output
     assert "32x44 batch 2:" in res.output and "images/s" in res.output
+
+
+def test_keep_size_resizes_outputs_back(tmp_path, tiny_onnx):
+    rgba = np.zeros((60, 90, 4), np.uint8) + 120
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    res = convert_cli("--onnx", tiny_onnx, tmp_path / "a.png", tmp_path / "o", "--size", "30", "--keep-size")
+    assert res.exit_code == 0, res.output
+    out = Image.open(tmp_path / "o" / "a.png")
+    assert out.size == (90, 60) and out.mode == "RGBA"

@@ -65,6 +65,14 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
         del argv[i : i + 2]
         sys.exit(run_on_devices(devices, argv))
     opts = ConvertOptions(**options, shard=_parse_shard(shard))
+    if model and not (opts.size or opts.max_side):
+        from cyclegan_tool.zoo import catalogue
+
+        scale = catalogue()[model].get("size")
+        if scale:  # run at the scale the model was trained at, write outputs at the input size
+            opts = replace(opts, size=scale, keep_size=True)
+            click.echo(f"model {model} runs at its training scale (shorter side {scale}); outputs are "
+                       "resized back to each input's size (--size overrides)", err=True)
     env = shard_from_env()
     if env and not shard:
         (rank, world), local = env

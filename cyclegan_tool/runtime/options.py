@@ -18,6 +18,7 @@ class ConvertOptions:
     suffix: str = opt("", "appended to each output file name's stem")
     size: int | None = opt(None, "scale each image so its shorter side is this many pixels")
     max_side: int | None = opt(None, "scale down images whose longer side is over this")
+    keep_size: bool = opt(False, "resize each output back to its input's size after --size/--max-side")
     tile: int | None = opt(None, "translate in tiles of this many pixels (huge images, engine limits)")
     tile_overlap: int = opt(32, "pixels of overlap blended between tiles")
     batch_size: int = opt(0, "images per inference batch (of equal padded size); 0: 1 on a CPU, where "

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan_tool.conventions import batch_to_arrays, crop_to
+from cyclegan_tool.conventions import batch_to_arrays
 from cyclegan_tool.errors import CycleGANError
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.imageio import decode, encode
@@ -25,7 +25,7 @@ from cyclegan_tool.runtime.base import Backend
 from cyclegan_tool.runtime.jobs import Job
 from cyclegan_tool.runtime.options import ConvertOptions
 from cyclegan_tool.runtime.tiling import translate_tiled
-from cyclegan_tool.runtime.translate import Prepared, pad_batch, prepare, tile_size
+from cyclegan_tool.runtime.translate import Prepared, finish, pad_batch, prepare, tile_size
 
 log = logging.getLogger("cyclegan_tool.convert")
 
@@ -130,10 +130,10 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 x = pad_batch([prep.x], prep.padded)
                 t = tile_size(info, opts)
                 y = translate_tiled(x, backend.infer, t, min(opts.tile_overlap, t // 4), batch)
-                outs = [crop_to(y, prep.x.shape[-2:])]
+                outs = [finish(y, prep)]
             else:
                 y = backend.infer(pad_batch([p.x for _, p in items], items[0][1].padded))
-                outs = [crop_to(y[i : i + 1], p.x.shape[-2:]) for i, (_, p) in enumerate(items)]
+                outs = [finish(y[i : i + 1], p) for i, (_, p) in enumerate(items)]
         except (CycleGANError, RuntimeError) as e:
             return [(job, f"translation failed: {_oom_hint(e)}") for job, _ in items]
         for (job, prep), out in zip(items, outs):

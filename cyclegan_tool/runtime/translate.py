@@ -27,6 +27,7 @@ class Prepared:
     alpha: np.ndarray | None
     padded: tuple[int, int]  # (H, W) the network sees
     tiled: bool
+    out_size: tuple[int, int]  # (H, W) of the written output
 
 
 def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
@@ -50,14 +51,22 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
     h, w = target_size(*img.size, opts)
     x = _resize(x, (h, w))
     alpha = img.alpha
-    if alpha is not None and alpha.shape != (h, w):
+    out_size = img.size if opts.keep_size else (h, w)
+    if alpha is not None and alpha.shape != out_size:
         a = torch.from_numpy(alpha.astype(np.float32))[None]
-        alpha = _resize(a / 127.5 - 1, (h, w)).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
+        alpha = _resize(a / 127.5 - 1, out_size).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
     ph, pw = padded_size(h, w, info.pad_multiple)
     if info.min_side:  # an engine profile's smallest accepted side
         ph, pw = max(ph, info.min_side), max(pw, info.min_side)
     too_big = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
-    return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big)
+    return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big, out_size=out_size)
+
+
+def finish(y: torch.Tensor, prep: Prepared) -> torch.Tensor:
+    """The network output `Tensor[1, 3, H', W']` cropped to the processed size, then resized to
+    the output size where they differ (--keep-size)."""
+    y = y[..., : prep.x.shape[-2], : prep.x.shape[-1]]
+    return y if tuple(y.shape[-2:]) == prep.out_size else _resize(y[0].float(), prep.out_size)[None]
 
 
 def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
