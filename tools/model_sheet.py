@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cyclegan_tool.conventions import array_to_tensor, batch_to_arrays
+from cyclegan_tool.conventions import batch_to_arrays
 from cyclegan_tool.imageio import decode
-from cyclegan_tool.runtime import make_backend
-from cyclegan_tool.zoo import model_file
+from cyclegan_tool.runtime import ConvertOptions, make_backend
+from cyclegan_tool.runtime.translate import finish, pad_batch, prepare
+from cyclegan_tool.zoo import catalogue, model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT.parent / "shared" / "data" / "reference_outputs" / "horse2zebra_pretrained_AtoB"
@@ -34,12 +35,16 @@ def main() -> None:
     args = ap.parse_args()
     reals = sorted(REF.glob("*_real.png"))
     backend, _ = make_backend(model_file(args.model), device="cpu")
+    scale = catalogue()[args.model].get("size")  # as `convert --model` runs it
+    opts = ConvertOptions(size=scale, keep_size=True) if scale else ConvertOptions()
     ours_vs_ref, input_vs_ref, rows = [], [], []
     with backend:
         for real_path in reals:
             fake_path = real_path.with_name(real_path.name.replace("_real", "_fake"))
-            real = decode(real_path).rgb
-            ours = batch_to_arrays(backend.infer(array_to_tensor(real)[None]))[0]
+            img = decode(real_path)
+            real = img.rgb
+            prep = prepare(img, backend.info, opts)
+            ours = batch_to_arrays(finish(backend.infer(pad_batch([prep.x], prep.padded)), prep))[0]
             ref = decode(fake_path).rgb
             ours_vs_ref.append(float(np.abs(ours.astype(int) - ref.astype(int)).mean()))
             input_vs_ref.append(float(np.abs(real.astype(int) - ref.astype(int)).mean()))
