@@ -56,12 +56,12 @@ def command_line() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
 
 
-def write_results(name: str, payload: dict, markdown: str) -> None:
-    """Save the JSON and replace this benchmark's section of docs/BENCHMARKS.md."""
+def write_results(name: str, payload: dict, markdown: str, doc_name: str = "BENCHMARKS.md") -> None:
+    """Save the JSON and replace this benchmark's section of docs/DOC_NAME (BENCHMARKS.md)."""
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    doc = ROOT / "docs" / "BENCHMARKS.md"
+    doc = ROOT / "docs" / doc_name
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     section = f"{start}\n{markdown.strip()}\n{end}"

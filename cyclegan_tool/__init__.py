@@ -13,3 +13,14 @@ Layout:
 """
 
 __version__ = "0.1.0"
+
+_API = ("convert", "convert_events", "evaluate", "resolve_model")
+
+
+def __getattr__(name: str):
+    """The public API (cyclegan_tool/api.py), imported on first use so `import cyclegan_tool` stays light."""
+    if name in _API:
+        from cyclegan_tool import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cyclegan_tool' has no attribute '{name}'")

@@ -35,6 +35,26 @@ def write_domain(folder: Path, n: int, size: tuple[int, int], tint, seed: int, e
     return paths
 
 
+_KERNEL_REPORT: list[str] = []
+
+
+@pytest.fixture
+def kernel_report() -> list[str]:
+    """Lines printed at the end of the run (what executed where, e.g. the emulated CUDA kernels)."""
+    return _KERNEL_REPORT
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _KERNEL_REPORT:
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Feature caches and the like go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def dataroot(tmp_path: Path) -> Path:
     """DATAROOT with 4 reddish trainA and 5 bluish trainB images (40x44 and 36x36)."""

@@ -119,3 +119,50 @@ def test_dataset_errors_name_the_folder(tmp_path):
     (tmp_path / "trainA" / "notes.txt").write_text("hi")
     with pytest.raises(DataError, match="trainA: no images found"):
         UnalignedDataset(TrainConfig(dataroot=str(tmp_path)))
+
+
+def test_init_from_generators_and_checkpoints(tmp_path, dataroot, tiny_generator, tiny_onnx):
+    """--init-from: two generator files (ONNX or .pth) or a whole training checkpoint."""
+    import torch
+    from conftest import tiny_config
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.errors import ConfigError
+    from cyclegan_tool.train.cyclegan import CycleGAN
+    from cyclegan_tool.train.trainer import train
+
+    source = torch.load(tiny_generator, weights_only=True)
+    cfg = tiny_config(dataroot, tmp_path, ngf=8)
+    model = CycleGAN(cfg, torch.device("cpu"))
+    model.init_from(f"{tiny_onnx},{tiny_generator}")
+    for name in ("gen_a2b", "gen_b2a"):
+        got = model.nets[name].state_dict()
+        assert all(torch.allclose(got[k], source[k]) for k in source), name
+    with pytest.raises(ConfigError, match="set --netG/--ngf/--norm to match"):
+        CycleGAN(tiny_config(dataroot, tmp_path, ngf=4), torch.device("cpu")).init_from(f"{tiny_onnx},{tiny_onnx}")
+    with pytest.raises(ConfigError, match="two generators"):
+        model.init_from(str(tiny_onnx))
+
+    run = train(tiny_config(dataroot, tmp_path / "first", n_epochs=1, n_epochs_decay=0))
+    saved = checkpoints.read(run / "latest.pt")["networks"]
+    warm = CycleGAN(tiny_config(dataroot, tmp_path, seed=9), torch.device("cpu"))
+    warm.init_from(str(run / "latest.pt"))
+    for name, net in warm.nets.items():
+        assert all(torch.equal(v, saved[name][k]) for k, v in net.state_dict().items()), name
+
+
+def test_unsafe_checkpoint_is_refused_without_torch_advice(tmp_path):
+    """A file torch can only unpickle with weights_only=False is refused; we never suggest that."""
+    import datetime
+
+    import torch
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.errors import CheckpointError
+
+    path = tmp_path / "odd.pt"
+    torch.save({"x": datetime.date(2020, 1, 1)}, path)
+    with pytest.raises(CheckpointError) as err:
+        checkpoints.read(path)
+    msg = str(err.value)
+    assert "odd.pt" in msg and "weights_only" not in msg and "still be loaded" not in msg and "\n" not in msg

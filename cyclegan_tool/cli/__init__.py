@@ -34,9 +34,10 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cyclegan_tool.cli import bench_cmd, convert_cmd, export_cmd, gui_cmd, info_cmd, models_cmd, train_cmd
+    from cyclegan_tool.cli import (bench_cmd, convert_cmd, evaluate_cmd, export_cmd, gui_cmd, info_cmd, models_cmd,
+                                   train_cmd)
 
-    for command in (train_cmd.train, export_cmd.export, convert_cmd.convert, models_cmd.models, bench_cmd.bench,
+    for command in (train_cmd.train, export_cmd.export, convert_cmd.convert, evaluate_cmd.evaluate, models_cmd.models, bench_cmd.bench,
                     info_cmd.info, gui_cmd.gui):
         cli.add_command(command)
 

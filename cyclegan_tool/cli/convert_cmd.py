@@ -22,17 +22,6 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     return (k, n)
 
 
-def model_path(engine: str | None, onnx: str | None, checkpoint: str | None, model: str | None) -> str:
-    given = [v for v in (engine, onnx, checkpoint, model) if v]
-    if len(given) != 1:
-        raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
-    if model:
-        from cyclegan_tool.zoo import model_file
-
-        return str(model_file(model))
-    return given[0]
-
-
 @click.command()
 @click.argument("inp", metavar="IN", type=click.Path())
 @click.argument("out", metavar="OUT", type=click.Path())
@@ -55,58 +44,52 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
 
     Exit status 1 if any file failed (each is reported by name), 0 otherwise.
     """
-    from cyclegan_tool.runtime import make_backend, plan_jobs, run_convert
+    from cyclegan_tool.api import convert_events
     from cyclegan_tool.runtime.multi import run_on_devices, shard_from_env
 
-    path = model_path(engine, onnx, checkpoint, model)
+    given = [v for v in (engine, onnx, checkpoint, model) if v]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
     if devices:
         argv = [a for a in sys.argv[1:]]
         i = argv.index("--devices")
         del argv[i : i + 2]
         sys.exit(run_on_devices(devices, argv))
     opts = ConvertOptions(**options, shard=_parse_shard(shard))
-    if model and not (opts.size or opts.max_side):
-        from cyclegan_tool.zoo import catalogue
-
-        scale = catalogue()[model].get("size")
-        if scale:  # run at the scale the model was trained at, write outputs at the input size
-            opts = replace(opts, size=scale, keep_size=True)
-            click.echo(f"model {model} runs at its training scale (shorter side {scale}); outputs are "
-                       "resized back to each input's size (--size overrides)", err=True)
     env = shard_from_env()
     if env and not shard:
         (rank, world), local = env
         opts = replace(opts, shard=(rank, world))
         device = f"cuda:{local}" if device == "auto" else device
-    opts.validate()
-    jobs = plan_jobs(inp, out, opts)
-    be, why = make_backend(path, backend=backend, device=device, precision=precision, direction=direction)
     quiet = opts.shard[1] > 1 and opts.shard[0] > 0
-    with be:
-        if not quiet:
-            click.echo(f"{why}: {be.describe()}; model {be.info.summary()}", err=True)
-        summary = _drive(run_convert(jobs, be, opts), len(jobs), show_bar=not quiet)
+    events = convert_events(inp, out, model=given[0], options=opts, backend=backend, device=device,
+                            precision=precision, direction=direction,
+                            on_start=None if quiet else (lambda line: click.echo(line, err=True)))
+    summary = _drive(events, show_bar=not quiet)
     click.echo(summary.line(), err=True)
     if summary.failed:
         sys.exit(1)
 
 
-def _drive(events, total: int, show_bar: bool):
+def _drive(events, show_bar: bool):
     from tqdm import tqdm
 
     from cyclegan_tool.runtime import Summary
 
-    bar = tqdm(total=total, unit="img", dynamic_ncols=True, disable=not show_bar, mininterval=0.5)
+    bar = None
     summary = None
     try:
         for ev in events:
             if isinstance(ev, Summary):
                 summary = ev
                 continue
+            if bar is None:
+                bar = tqdm(total=ev.total, unit="img", dynamic_ncols=True, disable=not show_bar, mininterval=0.5)
             bar.update(1)
             if ev.status == "failed":
                 bar.write(f"failed: {ev.message}", file=sys.stderr)
             bar.set_postfix_str(f"{ev.images_per_s:.1f} img/s", refresh=False)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return summary

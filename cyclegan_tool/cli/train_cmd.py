@@ -29,8 +29,13 @@ class ProgressBar:
         if losses:
             self.bar.set_postfix_str(f"ep {epoch} " + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
 
-    def epoch_end(self, *, epoch: int, total_epochs: int, seconds: float, lr: float) -> None:
-        self.bar.write(f"epoch {epoch}/{total_epochs} done in {seconds:.1f}s, lr now {lr:.2e}")
+    def epoch_end(self, *, epoch: int, total_epochs: int, seconds: float, lr: float,
+                  metrics: dict | None = None, best: bool = False) -> None:
+        line = f"epoch {epoch}/{total_epochs} done in {seconds:.1f}s, lr now {lr:.2e}"
+        if metrics:
+            line += (f"; test KID a2b {metrics['kid_a2b']:.4f} b2a {metrics['kid_b2a']:.4f}, "
+                     f"FID a2b {metrics['fid_a2b']:.1f} b2a {metrics['fid_b2a']:.1f}" + (" (best)" if best else ""))
+        self.bar.write(line)
 
     def close(self) -> None:
         if hasattr(self, "bar"):

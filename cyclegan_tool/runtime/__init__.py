@@ -8,10 +8,10 @@ folder pipeline that `convert` and the GUI share.
 """
 
 from cyclegan_tool.runtime.base import Backend, ModelInfo
-from cyclegan_tool.runtime.jobs import Job, plan_jobs
+from cyclegan_tool.runtime.jobs import Job, plan_jobs, plan_many
 from cyclegan_tool.runtime.options import ConvertOptions
 from cyclegan_tool.runtime.pipeline import Progress, Summary, run_convert
 from cyclegan_tool.runtime.select import make_backend
 
 __all__ = ["Backend", "ConvertOptions", "Job", "ModelInfo", "Progress", "Summary", "make_backend",
-           "plan_jobs", "run_convert"]
+           "plan_jobs", "plan_many", "run_convert"]

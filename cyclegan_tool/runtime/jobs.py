@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, DataError
@@ -55,15 +55,38 @@ def plan_jobs(inp: str | os.PathLike, out: str | os.PathLike, opts: ConvertOptio
     # A previous run's outputs in the same tree (OUT == IN with --suffix) are not inputs.
     produced = {job.dst.resolve() for job in jobs}
     jobs = [job for job in jobs if job.src.resolve() not in produced or job.src.resolve() == job.dst.resolve()]
+    _refuse_collisions(jobs)
+    k, n = opts.shard
+    return jobs[k::n]
+
+
+def _refuse_collisions(jobs: list[Job]) -> None:
     src_set = {job.src.resolve() for job in jobs}
     seen: dict[Path, Path] = {}
     for job in jobs:
         dst = job.dst.resolve()
         if dst in src_set:
             raise ConfigError(f"{job.dst} would overwrite its input; choose another OUT or add --suffix")
-        if dst in seen:
+        if dst in seen and seen[dst] != job.src.resolve():
             raise ConfigError(f"{seen[dst]} and {job.src} would both write {job.dst}; use --format keep or "
                               "--suffix, or convert them separately")
-        seen[dst] = job.src
+        seen[dst] = job.src.resolve()
+
+
+def plan_many(inputs: list[str | os.PathLike], out: str | os.PathLike, opts: ConvertOptions) -> list[Job]:
+    """`plan_jobs` over several inputs into one OUT: a file goes to OUT/name, a folder to OUT/its
+    name/... when there are several inputs (OUT/... for one), and no two may write one output."""
+    if not inputs:
+        raise ConfigError("no input files or folders given")
+    out = Path(out)
+    if len(inputs) == 1:
+        return plan_jobs(inputs[0], out, opts)
+    whole = replace(opts, shard=(0, 1))
+    jobs: list[Job] = []
+    for inp in inputs:
+        inp = Path(inp)
+        jobs += plan_jobs(inp, out / inp.name if inp.is_dir() else out, whole)
+    unique = list({(job.src.resolve(), job.dst.resolve()): job for job in jobs}.values())
+    _refuse_collisions(unique)
     k, n = opts.shard
-    return jobs[k::n]
+    return unique[k::n]

@@ -33,6 +33,18 @@ class LossLog:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
 
+    def records(self) -> list[dict]:
+        """Every record so far (a torn last line from a crash is skipped)."""
+        if not self.path.is_file():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
 
 def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...]) -> Path:
     """A 2 x 3 PNG: real A | fake B | reconstructed A over real B | fake A | reconstructed B
@@ -65,9 +77,9 @@ class TensorBoard:
             raise MissingDependencyError("tensorboard", "--tensorboard") from None
         self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    def write(self, step: int, losses: dict[str, float]) -> None:
-        for k, v in losses.items():
-            self.writer.add_scalar(f"loss/{k}", v, step)
+    def write(self, step: int, values: dict[str, float], prefix: str = "loss") -> None:
+        for k, v in values.items():
+            self.writer.add_scalar(f"{prefix}/{k}", v, step)
 
     def close(self) -> None:
         self.writer.close()

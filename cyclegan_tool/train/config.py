@@ -54,6 +54,9 @@ class TrainConfig:
     direction: str = opt("a2b", "a2b trains trainA -> trainB as A -> B; b2a swaps the folders", ("a2b", "b2a"))
     serial_batches: bool = opt(False, "take A and B in order instead of shuffled and random pairs")
     max_dataset_size: float = opt(math.inf, "use at most this many images per domain")
+    init_from: str = opt("", "start both generators from trained weights instead of random ones: a cyclegan-tool "
+                         "checkpoint (all four networks), or A2B,B2A: two generator files (.pt/.pth/.onnx) "
+                         "or shipped model names (fine-tuning; optimizers start fresh)")
     seed: int = opt(0, "random seed (weights, data order, augmentation, image pool)")
     workers: int = opt(4, "data loading processes", runtime=True)
     # speed
@@ -69,6 +72,11 @@ class TrainConfig:
     print_freq: int = opt(100, "log losses every N steps", runtime=True)
     sample_freq: int = opt(400, "write a sample grid every N steps (0: never)", runtime=True)
     tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard package)", runtime=True)
+    eval_every: int = opt(0, "every N epochs, FID/KID of both generators on DATAROOT/testA and testB (needs the "
+                          "[eval] extra); keeps best.pt (0: off)", runtime=True)
+    eval_limit: int = opt(0, "score only the first N test images of each domain (0: all)", runtime=True)
+    best_metric: str = opt("kid_a2b", "which test metric chooses best.pt (lower is better)",
+                           ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a"), runtime=True)
     until_epoch: int = opt(0, "stop after this epoch (resume later with --resume); 0: run to the end", runtime=True)
 
     @property
@@ -88,6 +96,8 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}")
+        if self.eval_every < 0 or self.eval_limit < 0 or self.eval_limit == 1:
+            raise ConfigError("--eval-every must be 0 or more and --eval-limit 0 (all) or at least 2")
         positive = ("ngf", "ndf", "batch_size", "load_size", "crop_size", "n_layers_D")
         for name in positive:
             if getattr(self, name) < 1:

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models import build_discriminator, build_generator, init_weights
 from cyclegan_tool.ops import apply_ops
 from cyclegan_tool.train.config import TrainConfig
@@ -160,6 +161,29 @@ class CycleGAN:
             "scalers": {"gen": self.scaler_gen.state_dict(), "disc": self.scaler_disc.state_dict()},
             "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
         }
+
+    def init_from(self, source: str) -> None:
+        """Warm start: load trained networks (see `TrainConfig.init_from`); optimizers stay fresh."""
+        from cyclegan_tool import checkpoints
+        from cyclegan_tool.models.layout import load_into
+        from cyclegan_tool.weights import generator_weights
+
+        parts = [p.strip() for p in source.split(",")]
+        if len(parts) == 1 and parts[0].lower().endswith(".pt"):
+            state = checkpoints.read(parts[0])
+            if not checkpoints.is_tool_checkpoint(state):
+                raise ConfigError(f"--init-from {parts[0]}: not a cyclegan-tool training checkpoint")
+            for name in NETWORKS:
+                load_into(self.nets[name], state["networks"][name], f"{parts[0]} network '{name}'")
+            return
+        if len(parts) != 2:
+            raise ConfigError(f"--init-from {source}: give a cyclegan-tool checkpoint or two generators A2B,B2A")
+        for name, part, direction in (("gen_a2b", parts[0], "a2b"), ("gen_b2a", parts[1], "b2a")):
+            spec, weights = generator_weights(part, direction)
+            if spec != self.cfg.generator_spec:
+                raise ConfigError(f"--init-from {part}: its generator is {spec.to_dict()}, the run's is "
+                                  f"{self.cfg.generator_spec.to_dict()} (set --netG/--ngf/--norm to match)")
+            load_into(self.nets[name], weights, f"--init-from {part}")
 
     def load_state_dict(self, state: dict) -> None:
         from cyclegan_tool.models.layout import load_into

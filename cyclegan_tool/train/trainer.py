@@ -21,7 +21,9 @@ from cyclegan_tool.errors import CheckpointError, ConfigError, CycleGANError
 from cyclegan_tool.train import artifacts, distributed
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.train.cyclegan import CycleGAN
+from cyclegan_tool.models import pad_multiple
 from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
+from cyclegan_tool.train.plot import write_training_plot
 
 log = logging.getLogger("cyclegan_tool.train")
 
@@ -31,7 +33,8 @@ class Reporter:
 
     def start(self, *, total_steps: int, done_steps: int, info: dict) -> None: ...
     def step(self, *, step: int, epoch: int, losses: dict[str, float] | None) -> None: ...
-    def epoch_end(self, *, epoch: int, total_epochs: int, seconds: float, lr: float) -> None: ...
+    def epoch_end(self, *, epoch: int, total_epochs: int, seconds: float, lr: float,
+                  metrics: dict[str, float] | None = None, best: bool = False) -> None: ...
     def close(self) -> None: ...
 
 
@@ -113,6 +116,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
         model.load_state_dict(state)
         _set_rng_state(state["rng"], device)
         epoch, batches_done, step = state["epoch"], state["batches_done"], state["step"]
+    elif cfg.init_from:
+        model.init_from(cfg.init_from)
     model.wrap(ddp=info.enabled, compile=cfg.compile)
 
     sampler = EpochSampler(len(dataset), shuffle=not cfg.serial_batches, seed=cfg.seed,
@@ -123,13 +128,22 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     last_epoch = min(cfg.total_epochs, cfg.until_epoch or cfg.total_epochs)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
+    evaluator = None
+    if cfg.eval_every and info.is_main:
+        from cyclegan_tool.train.evaluation import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(cfg, device)
+    best = (state or {}).get("best") or {}
+    if best.get("metric") != cfg.best_metric:
+        best = {}
+
     def save(path: Path, epoch_: int, batches_: int) -> None:
         checkpoints.save(path, {
             "format": checkpoints.FORMAT, "format_version": checkpoints.FORMAT_VERSION,
             "tool_version": __version__, "created": datetime.now(timezone.utc).isoformat(),
             "config": cfg.to_dict(), "conventions": conventions.describe(),
             "arch": {"generator": cfg.generator_spec.to_dict(), "discriminator": cfg.discriminator_spec.to_dict()},
-            "epoch": epoch_, "batches_done": batches_, "step": step, "rng": _rng_state(device),
+            "epoch": epoch_, "batches_done": batches_, "step": step, "rng": _rng_state(device), "best": best,
             **model.state_dict(),
         })
 
@@ -177,13 +191,26 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
             model.end_epoch()
             epoch, batches_done = epoch + 1, 0
             if info.is_main:
+                metrics, improved = None, False
+                if evaluator and (epoch % cfg.eval_every == 0 or epoch == last_epoch):
+                    metrics = evaluator(model.nets, pad_multiple(cfg.generator_spec))
+                    loss_log.write({"epoch": epoch, "step": step, **metrics})
+                    if board:
+                        board.write(step, metrics, prefix="test")
+                    value = metrics[cfg.best_metric]
+                    improved = not best or value < best["value"]
+                    if improved:
+                        best = {"metric": cfg.best_metric, "value": value, "epoch": epoch, "step": step}
                 save(run_dir / "latest.pt", epoch, 0)
+                if improved:
+                    save(run_dir / "best.pt", epoch, 0)
                 artifacts.write_reference_generators(run_dir, model.nets, "latest")
                 if cfg.save_epoch_freq and epoch % cfg.save_epoch_freq == 0:
                     save(run_dir / f"epoch_{epoch:04d}.pt", epoch, 0)
                     artifacts.write_reference_generators(run_dir, model.nets, str(epoch))
+                write_training_plot(run_dir / "training.png", loss_log.records())
                 reporter.epoch_end(epoch=epoch, total_epochs=cfg.total_epochs,
-                                   seconds=time.perf_counter() - t0, lr=model.lr)
+                                   seconds=time.perf_counter() - t0, lr=model.lr, metrics=metrics, best=improved)
     except KeyboardInterrupt:
         if info.is_main and not info.enabled:
             save(run_dir / "latest.pt", epoch, batches_done)

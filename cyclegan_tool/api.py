@@ -1,0 +1,150 @@
+"""The public Python API: every decision a user's options imply is made here or below.
+
+    import cyclegan_tool as ct
+    report = ct.convert("photos/", "zebras/", model="horse2zebra")        # -> runtime.Summary
+    result = ct.evaluate(model="horse2zebra", source="testA/", real="testB/")  # -> EvalReport
+
+`model` is anything `convert` runs: a `.plan` engine, an `.onnx` file, a `.pt` checkpoint,
+a reference `.pth`, or the name of a shipped model (`cyclegan-tool models`). The CLI and
+the GUI only parse options, call these and display what they return or yield.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cyclegan_tool.errors import ConfigError
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model file and what the tool knows about running it (shipped models carry a scale)."""
+
+    path: Path
+    shipped: str | None = None
+    scale: int | None = None  # run at this shorter side, outputs resized back
+
+
+def resolve_model(model: PathLike) -> ResolvedModel:
+    """A path, or a shipped model's name, -> the file to run and its defaults."""
+    path = Path(model)
+    if path.exists() or path.suffix:
+        return ResolvedModel(path)
+    from cyclegan_tool import zoo
+
+    entry_path = zoo.model_file(str(model))
+    return ResolvedModel(entry_path, shipped=str(model), scale=zoo.catalogue()[str(model)].get("size"))
+
+
+def convert_options(resolved: ResolvedModel, options=None, **overrides):
+    """The ConvertOptions a run uses: `options` (or defaults) with `overrides`, plus a shipped
+    model's training scale unless a size was asked for."""
+    from cyclegan_tool.runtime import ConvertOptions
+
+    opts = replace(options or ConvertOptions(), **overrides)
+    if resolved.scale and not (opts.size or opts.max_side):
+        opts = replace(opts, size=resolved.scale, keep_size=True)
+    return opts.validate()
+
+
+def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, options=None,
+                   backend: str = "auto", device: str = "auto", precision: str = "auto",
+                   direction: str | None = None, cancel=None, on_start: Callable[[str], None] | None = None,
+                   **overrides) -> Iterator:
+    """Like `convert`, as a generator of `runtime.Progress` events ending with a `runtime.Summary`.
+
+    `on_start` receives one line saying which backend runs which model, and at what scale.
+    """
+    from cyclegan_tool.runtime import make_backend, plan_many, run_convert
+
+    resolved = resolve_model(model)
+    opts = convert_options(resolved, options, **overrides)
+    jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts)
+    be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction)
+    with be:
+        if on_start:
+            scale = (f"; runs at its training scale (shorter side {resolved.scale}), outputs resized back"
+                     if resolved.scale and opts.size == resolved.scale and opts.keep_size else "")
+            on_start(f"{why}: {be.describe()}; model {be.info.summary()}{scale}")
+        yield from run_convert(jobs, be, opts, cancel)
+
+
+def convert(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, **kwargs):
+    """Translate image files or folders (recursively) into `out`; returns the `runtime.Summary`.
+
+    Keyword arguments: those of `convert_events` and any `ConvertOptions` field.
+    """
+    summary = None
+    for event in convert_events(inputs, out, model=model, **kwargs):
+        summary = event
+    return summary
+
+
+def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, model: PathLike | None = None,
+             source: PathLike | None = None, dataroot: PathLike | None = None, direction: str | None = None,
+             limit: int | None = None, fake_pattern: str | None = None, cache_dir: PathLike | None | bool = True,
+             device: str = "auto", extractor=None, progress=None):
+    """FID and KID of translated images against real ones; returns a `metrics.report.EvalReport`.
+
+    Either `fake` and `real` folders; or a `model` with a `source` folder (translated first)
+    and the `real` target folder; or a `model` and a `dataroot` with testA/ and testB/ (both
+    directions when the model holds both). `limit` takes the first N source/fake images.
+    `cache_dir=True` caches the real folders' features in the user cache, a path there,
+    None or False nowhere. `progress(stage, done, total)` is called as work proceeds.
+    """
+    from cyclegan_tool.metrics.report import run_evaluation
+
+    if fake is not None and model is not None:
+        raise ConfigError("give either --fake (a folder of translated images) or --model, not both")
+    if fake is not None:
+        if real is None:
+            raise ConfigError("--fake needs --real (the folder of real target-domain images)")
+        pairs = [("folders", None, fake, real)]
+    elif model is not None:
+        pairs = _model_pairs(model, source, real, dataroot, direction)
+    else:
+        raise ConfigError("give --fake and --real, or --model with --source and --real (or --dataroot)")
+    def translate(inputs, out, model_direction):
+        return convert_events(inputs, out, model=model, direction=model_direction, device=device, format="png")
+
+    return run_evaluation(pairs, translate=translate, limit=limit, fake_pattern=fake_pattern, cache_dir=cache_dir,
+                          device=device, extractor=extractor, progress=progress)
+
+
+def _model_pairs(model, source, real, dataroot, direction) -> list[tuple[str, PathLike, PathLike, PathLike]]:
+    """(label, model direction, source folder, real folder) for each direction to evaluate."""
+    if dataroot is not None:
+        if source is not None or real is not None:
+            raise ConfigError("--dataroot replaces --source and --real; give one or the other")
+        root = Path(dataroot)
+        test_a, test_b = root / "testA", root / "testB"
+        for folder in (test_a, test_b):
+            if not folder.is_dir():
+                raise ConfigError(f"{folder}: not found (--dataroot needs testA/ and testB/)")
+        both, own = _directions_of(model)
+        if direction and not both and direction != own:
+            raise ConfigError(f"{model} translates {own} only; --direction {direction} does not apply")
+        directions = [direction] if direction else (["a2b", "b2a"] if both else [own])
+        return [(d, d if both else None, test_a if d == "a2b" else test_b, test_b if d == "a2b" else test_a)
+                for d in directions]
+    if source is None or real is None:
+        raise ConfigError("--model needs --source (images to translate) and --real (real target-domain images)")
+    return [(direction or "a2b", direction, source, real)]
+
+
+def _directions_of(model: PathLike) -> tuple[bool, str]:
+    """(holds both generators, its direction otherwise) for any model `convert` runs."""
+    from cyclegan_tool.describe import describe_artifact
+
+    resolved = resolve_model(model)
+    info = describe_artifact(str(resolved.path))
+    if info.get("kind") == "cyclegan-tool training checkpoint":
+        return True, "a2b"
+    if resolved.path.name.endswith("net_G_B.pth"):
+        return False, "b2a"
+    return False, info.get("direction") or "a2b"

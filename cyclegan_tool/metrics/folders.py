@@ -1,0 +1,124 @@
+"""Features of an image folder, with a cache for reference folders.
+
+The cache key covers the protocol, the feature network and every file's relative path and
+SHA-256, so renaming, adding, removing or editing any file computes the features anew.
+Entries live in `$XDG_CACHE_HOME/cyclegan-tool/fid/` (or `~/.cache/...`) unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan_tool.errors import DataError
+from cyclegan_tool.fileio import atomic_write, sha256_file
+from cyclegan_tool.imageio import IMAGE_EXTENSIONS, decode, list_images
+from cyclegan_tool.metrics.features import FeatureExtractor
+
+log = logging.getLogger("cyclegan_tool.metrics")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FolderFeatures:
+    """`features`: float32 [N, D] for the N readable images; `gray`: all of them single-channel."""
+
+    folder: Path
+    features: np.ndarray
+    gray: bool
+    skipped: list[str] = field(default_factory=list)
+    cached: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.features)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cyclegan-tool" / "fid"
+
+
+def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit: int | None = None) -> list[Path]:
+    """The images a metric reads from `folder` (recursively, sorted; `pattern` is a glob on names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = list_images(folder)
+    if pattern:
+        files = [p for p in files if p.match(pattern)]
+    if limit:
+        files = files[:limit]
+    if not files:
+        what = f"matching '{pattern}' " if pattern else ""
+        raise DataError(f"{folder}: no images {what}found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def _cache_key(folder: Path, files: list[Path], extractor: FeatureExtractor) -> str:
+    h = hashlib.sha256(extractor.key.encode())
+    for p in files:
+        h.update(f"\n{p.relative_to(folder).as_posix()}:{sha256_file(p)}".encode())
+    return h.hexdigest()
+
+
+def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, pattern: str | None = None,
+                    limit: int | None = None, cache_dir: str | os.PathLike | None = None,
+                    progress: Progress | None = None) -> FolderFeatures:
+    """Features of the images in `folder`; unreadable files are skipped and listed.
+
+    With `cache_dir`, the result is stored there and reused while the files are unchanged.
+    Raises DataError when the folder has no readable image.
+    """
+    folder = Path(folder)
+    files = image_files(folder, pattern=pattern, limit=limit)
+    entry = None
+    if cache_dir is not None:
+        entry = Path(cache_dir) / f"{_cache_key(folder, files, extractor)}.npz"
+        if entry.is_file():
+            try:
+                with np.load(entry, allow_pickle=False) as z:
+                    result = FolderFeatures(folder, z["features"], bool(z["gray"]), [str(s) for s in z["skipped"]],
+                                            cached=True)
+                if progress:
+                    progress(len(files), len(files))
+                return result
+            except (OSError, KeyError, ValueError):
+                log.warning("%s: unreadable cache entry, computing again", entry)
+    feats, gray, skipped, pending = [], True, [], []
+
+    def flush() -> None:
+        if pending:
+            feats.append(extractor.batch(pending))
+            pending.clear()
+
+    for i, path in enumerate(files):
+        try:
+            img = decode(path)
+        except DataError as e:
+            skipped.append(str(e))
+            log.warning("skipped: %s", e)
+        else:
+            gray = gray and img.mode in GRAY_MODES
+            pending.append(img.rgb)
+            if len(pending) >= extractor.batch_size:
+                flush()
+        if progress:
+            progress(i + 1, len(files))
+    flush()
+    if not feats:
+        raise DataError(f"{folder}: none of its {len(files)} image files can be read ({skipped[0]})")
+    result = FolderFeatures(folder, np.concatenate(feats), gray, skipped)
+    if entry is not None:
+        buf = io.BytesIO()
+        np.savez(buf, features=result.features, gray=np.array(gray), skipped=np.array(skipped, dtype=str))
+        atomic_write(entry, lambda f: f.write(buf.getvalue()))
+    return result

@@ -1,0 +1,84 @@
+"""Generator weights from any file the tool can make or read, for warm starts (`--init-from`).
+
+`generator_weights(source)` -> (GeneratorSpec, state_dict) for one generator stored in a
+cyclegan-tool checkpoint (`direction` picks which), a reference `.pth`, an ONNX file we
+exported (its initializers keep the state_dict names) or a shipped model name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cyclegan_tool import checkpoints
+from cyclegan_tool.errors import CheckpointError
+from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.models.layout import infer_generator_spec, strip_prefix
+
+
+def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:
+    import onnx
+
+    from cyclegan_tool.export.onnx_export import read_metadata
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
+    meta = read_metadata(model)
+    if meta.get("precision", "fp32") != "fp32" or "generator" not in meta:
+        raise CheckpointError(f"{path}: only FP32 ONNX files exported by cyclegan-tool hold reusable weights")
+    spec = GeneratorSpec.from_dict(meta["generator"])
+    return spec, _state_from_graph(model, spec, path)
+
+
+def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch.Tensor]:
+    """The generator's state_dict from the graph, matched by position: the exporter may merge
+    equal initializers (zero biases of a fresh model) under one name, so names cannot be trusted.
+    Conv/ConvTranspose nodes pair with the network's conv modules and InstanceNormalization
+    nodes with its affine norms, each in execution order."""
+    import torch.nn as nn
+    from onnx import numpy_helper
+
+    from cyclegan_tool.models import build_generator
+
+    inits = {init.name: init for init in model.graph.initializer}
+
+    def array(name: str) -> torch.Tensor:
+        if name not in inits:
+            raise CheckpointError(f"{path}: weight '{name}' is computed in the graph, not stored; cannot reuse it")
+        return torch.from_numpy(numpy_helper.to_array(inits[name]).copy())
+
+    with torch.device("meta"):
+        net = build_generator(spec)
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d) and m.affine]
+    conv_nodes = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    norm_nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"] if norms else []
+    if len(conv_nodes) != len(convs) or len(norm_nodes) != len(norms):
+        raise CheckpointError(f"{path}: its graph has {len(conv_nodes)} convolutions, the {spec.name} generator "
+                              f"{len(convs)}; not a cyclegan-tool export of that architecture")
+    names = {id(m): prefix for prefix, m in net.named_modules()}
+    state: dict[str, torch.Tensor] = {}
+    for module, node in [*zip(convs, conv_nodes), *zip(norms, norm_nodes)]:
+        state[f"{names[id(module)]}.weight"] = array(node.input[1])
+        if len(node.input) > 2 and node.input[2] and getattr(module, "bias", None) is not None:
+            state[f"{names[id(module)]}.bias"] = array(node.input[2])
+    return state
+
+
+def generator_weights(source: str, direction: str = "a2b") -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:
+    """(architecture, state_dict) of the generator in `source` (a path or a shipped model name)."""
+    path = Path(source)
+    if not path.exists() and path.suffix == "":
+        from cyclegan_tool import zoo
+
+        path = zoo.model_file(source)
+    if path.suffix.lower() == ".onnx":
+        return _onnx_weights(path)
+    obj = checkpoints.read(path)
+    if checkpoints.is_tool_checkpoint(obj):
+        return GeneratorSpec.from_dict(obj["arch"]["generator"]), obj["networks"][f"gen_{direction}"]
+    state = strip_prefix(obj)
+    return infer_generator_spec(state), state
