@@ -28,6 +28,19 @@ $PY -c "from cyclegan_tool import ops; print('custom CUDA kernels:', ops.has_ker
 $PY -m pytest -q -x tests/test_ops.py tests/test_convert.py tests/test_export.py -k "cuda or engine or gpu" \
   2>&1 | tail -30 | tee "$OUT/tests_cuda.log"
 $PY -m pytest -q tests/test_ops.py 2>&1 | tail -5 | tee -a "$OUT/tests_cuda.log"
+# The backend contract (CUDA backends included there), engine limits and the emulated kernels,
+# whose results can now be compared with the same kernels on the real GPU (test_ops above).
+$PY -m pytest -q tests/test_backend_contract.py tests/test_cuda_kernels_emulated.py 2>&1 | tail -8 \
+  | tee -a "$OUT/tests_cuda.log"
+
+# Engine checks on the GPU: an engine with a small maximum batch and profile, driven by convert
+# with a larger --batch-size and images beyond the profile (planned within the limits: no failures).
+if [ -f bench_data/model.pt ] && [ -d bench_data/testA ]; then
+  $PY -m cyclegan_tool export bench_data/model.pt --engine /tmp/small.plan --fp16 --min-shape 1x3x64x64 \
+    --opt-shape 2x3x256x256 --max-shape 2x3x256x256 2>&1 | tail -2 | tee "$OUT/engine.log"
+  $PY -m cyclegan_tool convert --engine /tmp/small.plan bench_data/testA /tmp/engine_out --batch-size 8 \
+    --size 320 2>&1 | tail -3 | tee -a "$OUT/engine.log"
+fi
 
 timeout 150 $PY bench/ops_bench.py --device cuda --repeat 20 2>&1 | tee "$OUT/ops.log"
 timeout 150 $PY bench/train_bench.py --device cuda --warmup 10 --repeat 50 2>&1 | tee "$OUT/train.log"

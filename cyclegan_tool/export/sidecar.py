@@ -56,6 +56,15 @@ def make(*, meta: dict, lib, io: dict, profile: dict, targets: list[str], gpu: d
     }
 
 
+def limits(info: dict) -> dict:
+    """What an engine accepts, from its sidecar: batch range, (H, W) range, input dtype, layout
+    (the keyword arguments of `runtime.base.ModelInfo` that describe limits)."""
+    prof = info["profile"]
+    return {"min_batch": int(prof["min"][0]), "max_batch": int(prof["max"][0]),
+            "min_hw": (int(prof["min"][2]), int(prof["min"][3])), "max_hw": (int(prof["max"][2]), int(prof["max"][3])),
+            "input_dtype": info["io"]["dtype"], "layout": info["io"].get("layout", "NCHW")}
+
+
 def write(plan: Path, info: dict) -> Path:
     return atomic_write_json(path_for(plan), info)
 

@@ -27,11 +27,19 @@ class ModelInfo:
     precision: str
     pad_multiple: int
     source: str
-    # (min, max) batch and (min, max) side lengths the model accepts; None = unlimited
+    # What the backend accepts (an engine's profile); None = unlimited. The pipeline plans
+    # every batch and tile within these, so `infer` never sees a shape outside them.
+    min_batch: int = 1
     max_batch: int | None = None
-    min_side: int | None = None
+    min_hw: tuple[int, int] | None = None
     max_hw: tuple[int, int] | None = None
+    input_dtype: str = "float32"  # what the model itself takes; `infer` converts
+    layout: str = "NCHW"
     extra: dict = field(default_factory=dict)
+
+    def batch_for(self, wanted: int) -> int:
+        """`wanted` clamped to the accepted batch range."""
+        return max(self.min_batch, min(wanted, self.max_batch or wanted))
 
     def summary(self) -> str:
         s = self.spec
@@ -81,11 +89,16 @@ class Backend(ABC):
         h, w = x.shape[-2:]
         if h % info.pad_multiple or w % info.pad_multiple:
             raise BackendError(f"{self.name}: {h}x{w} is not a multiple of {info.pad_multiple}")
-        if info.max_batch and x.shape[0] > info.max_batch:
-            raise BackendError(f"{self.name}: batch {x.shape[0]} over the model's maximum {info.max_batch}")
+        n = x.shape[0]
+        if n < info.min_batch or (info.max_batch and n > info.max_batch):
+            raise BackendError(f"{self.name}: batch {n} is outside the model's range {info.min_batch}.."
+                               f"{info.max_batch or 'any'}")
         if info.max_hw and (h > info.max_hw[0] or w > info.max_hw[1]):
             raise BackendError(f"{self.name}: {h}x{w} is over the engine profile's maximum "
                                f"{info.max_hw[0]}x{info.max_hw[1]} (use --tile)")
+        if info.min_hw and (h < info.min_hw[0] or w < info.min_hw[1]):
+            raise BackendError(f"{self.name}: {h}x{w} is under the engine profile's minimum "
+                               f"{info.min_hw[0]}x{info.min_hw[1]}")
         return self._infer_impl(x)
 
     @abstractmethod

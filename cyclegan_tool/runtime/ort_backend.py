@@ -72,7 +72,8 @@ class OnnxRuntimeBackend(Backend):
         self.np_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
         return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
                          precision=meta.get("precision", "fp32"), pad_multiple=int(meta["pad_multiple"]),
-                         source=str(self.path), extra={"provider": running, "metadata": meta})
+                         source=str(self.path), input_dtype="float16" if self.np_dtype == np.float16 else "float32",
+                         extra={"provider": running, "metadata": meta})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
@@ -92,6 +93,9 @@ class OnnxRuntimeBackend(Backend):
         torch.cuda.current_stream(self.device).synchronize()
         self.session.run_with_iobinding(binding)
         return out.float()
+
+    def _close(self) -> None:
+        self.session = None  # the session owns the model's memory (and its GPU memory on CUDA)
 
     def describe(self) -> str:
         return f"onnxruntime {self.info.extra['provider']} ({self.info.precision})" if self.info else super().describe()

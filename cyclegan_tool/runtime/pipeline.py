@@ -25,7 +25,7 @@ from cyclegan_tool.runtime.base import Backend
 from cyclegan_tool.runtime.jobs import Job
 from cyclegan_tool.runtime.options import ConvertOptions
 from cyclegan_tool.runtime.tiling import translate_tiled
-from cyclegan_tool.runtime.translate import Prepared, finish, pad_batch, prepare, tile_size
+from cyclegan_tool.runtime.translate import Prepared, finish, infer_within_limits, pad_batch, prepare, tile_size
 
 log = logging.getLogger("cyclegan_tool.convert")
 
@@ -70,10 +70,14 @@ class Summary:
         return s + (" - cancelled" if self.cancelled else "")
 
 
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
+
+
 def _oom_hint(e: BaseException) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if "out of memory" in text.lower():
-        text += " (lower --batch-size, or use --tile)"
+    if _is_oom(e):
+        text += " (out of memory even alone: use --tile, e.g. --tile 512)"
     return text
 
 
@@ -99,7 +103,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         else:
             todo.append(job)
 
-    batch = opts.batch_for(backend.device.type)
+    batch = info.batch_for(opts.batch_for(backend.device.type))  # never over an engine's maximum
     decoder = ThreadPoolExecutor(opts.decode_workers, thread_name_prefix="decode")
     writer = ThreadPoolExecutor(opts.write_workers, thread_name_prefix="write")
     window = max(8, 4 * batch)
@@ -122,20 +126,26 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         data = encode(job.dst, rgb, alpha, quality=opts.quality)
         atomic_write(job.dst, lambda f: f.write(data))
 
+    def infer(x):
+        return infer_within_limits(backend.infer, x, info, batch)
+
     def infer_group(items: list[tuple[Job, Prepared]]) -> list[tuple[Job, str]]:
-        """Run one batch; returns (job, error) for the images that failed."""
+        """Run one batch; returns (job, error) for the images that failed. Out of memory on a
+        batch retries its images one by one; any other error fails the batch's images."""
         try:
             if items[0][1].tiled:
                 job, prep = items[0]
                 x = pad_batch([prep.x], prep.padded)
                 t = tile_size(info, opts)
-                y = translate_tiled(x, backend.infer, t, min(opts.tile_overlap, t // 4), batch)
+                y = translate_tiled(x, infer, t, min(opts.tile_overlap, t // 4), batch)
                 outs = [finish(y, prep)]
             else:
-                y = backend.infer(pad_batch([p.x for _, p in items], items[0][1].padded))
+                y = infer(pad_batch([p.x for _, p in items], items[0][1].padded))
                 outs = [finish(y[i : i + 1], p) for i, (_, p) in enumerate(items)]
-        except (CycleGANError, RuntimeError) as e:
-            return [(job, f"translation failed: {_oom_hint(e)}") for job, _ in items]
+        except Exception as e:  # CUDA/ORT/TensorRT errors of every kind are this batch's failure
+            if len(items) > 1 and _is_oom(e):
+                return [err for item in items for err in infer_group([item])]
+            return [(job, f"{job.src}: translation failed: {_oom_hint(e)}") for job, _ in items]
         for (job, prep), out in zip(items, outs):
             rgb = batch_to_arrays(out)[0]
             writing.append((job, writer.submit(write, job, rgb, prep.alpha)))
@@ -169,6 +179,9 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 prep = fut.result()
             except CycleGANError as e:
                 yield from fail([(job, str(e))])
+                continue
+            except Exception as e:  # out of memory or any other error while decoding/preparing
+                yield from fail([(job, f"{job.src}: cannot prepare the image: {_oom_hint(e)}")])
                 continue
             if prep.tiled:
                 yield from fail(infer_group([(job, prep)]))

@@ -49,11 +49,17 @@ class TorchBackend(Backend):
             keep_norms_fp32(self.net)
         return ModelInfo(spec=loaded.spec, direction=loaded.direction, precision=precision,
                          pad_multiple=pad_multiple(loaded.spec), source=str(self.path),
+                         input_dtype="float16" if precision == "fp16" else "float32",
                          extra={"origin": loaded.origin, "epoch": loaded.epoch, "channels_last": cl})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
         return self.net(x).float()
+
+    def _close(self) -> None:
+        self.net = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def describe(self) -> str:
         return f"pytorch {self.info.precision} on {self.device}" if self.info else super().describe()

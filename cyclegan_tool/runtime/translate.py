@@ -56,8 +56,8 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
         a = torch.from_numpy(alpha.astype(np.float32))[None]
         alpha = _resize(a / 127.5 - 1, out_size).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
     ph, pw = padded_size(h, w, info.pad_multiple)
-    if info.min_side:  # an engine profile's smallest accepted side
-        ph, pw = max(ph, info.min_side), max(pw, info.min_side)
+    if info.min_hw:  # an engine profile's smallest accepted size
+        ph, pw = max(ph, info.min_hw[0]), max(pw, info.min_hw[1])
     too_big = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
     return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big, out_size=out_size)
 
@@ -86,9 +86,26 @@ def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
 
 
 def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
-    """The tile side: --tile, else the engine's largest accepted side; a multiple of the pad."""
+    """The tile side: --tile, else the engine's largest accepted side; a multiple of the pad,
+    within the engine profile (tiles of a padded image are never under its minimum)."""
     m = info.pad_multiple
     tile = opts.tile or (min(info.max_hw) if info.max_hw else 512)
     if info.max_hw:
         tile = min(tile, *info.max_hw)
-    return max(m, tile // m * m)
+    tile = max(m, tile // m * m)
+    if info.min_hw and tile < max(info.min_hw):
+        tile = -(-max(info.min_hw) // m) * m
+    return tile
+
+
+def infer_within_limits(infer, x: torch.Tensor, info: ModelInfo, batch: int) -> torch.Tensor:
+    """Run `infer` on `Tensor[n, C, H, W]` in chunks of at most `batch` (within the model's
+    batch range); a chunk under the minimum batch is padded with copies of its last image."""
+    outs = []
+    for i in range(0, x.shape[0], batch):
+        chunk = x[i : i + batch]
+        k = chunk.shape[0]
+        if k < info.min_batch:
+            chunk = torch.cat([chunk, chunk[-1:].expand(info.min_batch - k, *chunk.shape[1:])])
+        outs.append(infer(chunk)[:k])
+    return torch.cat(outs)

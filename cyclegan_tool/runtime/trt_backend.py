@@ -36,6 +36,9 @@ class TensorRTBackend(Backend):
 
     def __init__(self, path: str | Path, *, device: str = "auto"):
         super().__init__()
+        if device == "cpu":
+            raise BackendError(f"{Path(path).name}: a TensorRT engine runs only on an NVIDIA GPU, not with --device "
+                               "cpu; convert with the .onnx file instead")
         self.path, self.device_name = Path(path), device
 
     def _open(self) -> ModelInfo:
@@ -58,12 +61,9 @@ class TensorRTBackend(Backend):
         self.input_name, self.output_name = io["input"], io["output"]
         self.in_dtype = TORCH_DTYPES[io["dtype"]]
         self.out_dtype = TORCH_DTYPES[io.get("output_dtype", io["dtype"])]
-        prof = info["profile"]
         return ModelInfo(spec=GeneratorSpec.from_dict(info["generator"]), direction=info["direction"],
                          precision=info["precision"], pad_multiple=int(info["pad_multiple"]), source=str(self.path),
-                         max_batch=prof["max"][0], min_side=min(prof["min"][2:]),
-                         max_hw=(prof["max"][2], prof["max"][3]),
-                         extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
+                         **sidecar.limits(info), extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=self.in_dtype, non_blocking=True).contiguous()
@@ -78,7 +78,9 @@ class TensorRTBackend(Backend):
         return out.float()
 
     def _close(self) -> None:
-        self.context = self.engine = self.runtime = None
+        self.context = self.engine = self.runtime = None  # releases the engine's GPU memory
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def describe(self) -> str:
         return f"{self.info.extra['library']} {self.info.precision} on {self.device}" if self.info else super().describe()

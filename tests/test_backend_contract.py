@@ -1,0 +1,181 @@
+"""Every backend keeps one contract, and the pipeline keeps every backend's limits.
+
+- The contract (all backends that run on this CPU: PyTorch, ONNX Runtime FP32 and FP16
+  graphs): declared limits, shapes and dtypes out, refusals, close() releasing the model.
+- Engine limits: real TensorRT-for-RTX engines are built here (no GPU needed to build), and
+  their sidecar limits drive a CPU backend through the whole convert pipeline: no batch over
+  the engine's maximum, no shape outside its profile, nothing half-failed.
+- GPU-style failures (out of memory, kernel errors) fail one file or batch, never the run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import write_domain
+
+from cyclegan_tool.cli import cli
+from cyclegan_tool.errors import BackendError
+from cyclegan_tool.runtime import ConvertOptions, plan_jobs, run_convert
+from cyclegan_tool.runtime.base import Backend
+from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
+from cyclegan_tool.runtime.torch_backend import TorchBackend
+
+HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
+RESOURCE = {"onnxruntime": "session", "pytorch": "net"}
+
+
+@pytest.fixture(scope="module")
+def fp16_onnx(tiny_generator) -> Path:
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    out = tiny_generator.parent / "tiny_fp16.onnx"
+    if not out.exists():
+        export_onnx(checkpoints.load_generator(tiny_generator), out, fp16=True)
+    return out
+
+
+@pytest.fixture(params=["pytorch", "onnxruntime-fp32", "onnxruntime-fp16"])
+def cpu_backend(request, tiny_generator, tiny_onnx, fp16_onnx) -> Backend:
+    return {"pytorch": lambda: TorchBackend(tiny_generator, device="cpu"),
+            "onnxruntime-fp32": lambda: OnnxRuntimeBackend(tiny_onnx, device="cpu"),
+            "onnxruntime-fp16": lambda: OnnxRuntimeBackend(fp16_onnx, device="cpu")}[request.param]()
+
+
+def test_backend_contract(cpu_backend):
+    with cpu_backend as be:
+        info = be.info
+        assert info.min_batch >= 1 and (info.max_batch is None or info.max_batch >= info.min_batch)
+        assert info.input_dtype in ("float32", "float16") and info.layout == "NCHW"
+        assert info.input_dtype == ("float16" if info.precision == "fp16" else "float32")
+        m = info.pad_multiple
+        x = torch.rand(2, 3, 5 * m, 3 * m) * 2 - 1
+        y = be.infer(x)
+        assert y.shape == x.shape and y.dtype == torch.float32 and y.device == be.device
+        assert torch.isfinite(y).all() and y.abs().max() <= 1.0
+        assert torch.allclose(be.infer(x[1:]), y[1:], atol=2e-2 if info.precision == "fp16" else 1e-4)
+        with pytest.raises(BackendError, match=r"expected \[N, 3, H, W\]"):
+            be.infer(torch.zeros(1, 4, m, m))
+        if m > 1:
+            with pytest.raises(BackendError, match="not a multiple"):
+                be.infer(torch.zeros(1, 3, m + 1, m))
+        assert getattr(be, RESOURCE[be.name]) is not None
+    assert getattr(be, RESOURCE[be.name]) is None  # close() released the model
+    with pytest.raises(BackendError, match="before open"):
+        be.infer(x)
+
+
+# -- engine limits, from real engines ------------------------------------------------------
+class EngineLimited(Backend):
+    """A CPU backend that accepts only what an engine's sidecar allows (and records each call)."""
+
+    name = "engine-limited"
+
+    def __init__(self, inner: Backend, limits: dict):
+        super().__init__()
+        self.inner, self.limits, self.calls = inner, limits, []
+
+    def _open(self):
+        self.inner.open()
+        return replace(self.inner.info, **self.limits)
+
+    def _infer_impl(self, x):
+        self.calls.append(tuple(x.shape))
+        return self.inner.infer(x)
+
+    def _close(self):
+        self.inner.close()
+
+
+@pytest.fixture(scope="module", params=["fp16", "fp32"])
+def engine_limits(request, tiny_generator, tmp_path_factory) -> dict:
+    """Limits read from the sidecar of an engine TensorRT for RTX builds here (max batch 2)."""
+    if not HAS_RTX:
+        pytest.skip("TensorRT for RTX is not installed (pip install tensorrt-rtx-cu13)")
+    from cyclegan_tool.export import sidecar
+
+    plan = tmp_path_factory.mktemp("engine") / f"small_{request.param}.plan"
+    args = ["export", str(tiny_generator), "--engine", str(plan), "--trt", "rtx", "--min-shape", "1x3x32x32",
+            "--opt-shape", "2x3x64x64", "--max-shape", "2x3x96x96", "--workspace", "256"]
+    res = CliRunner().invoke(cli, args + (["--fp16"] if request.param == "fp16" else []))
+    assert res.exit_code == 0, res.output
+    limits = sidecar.limits(sidecar.read(plan))
+    assert limits["max_batch"] == 2 and limits["min_hw"] == (32, 32) and limits["max_hw"] == (96, 96)
+    return limits
+
+
+@pytest.mark.tensorrt
+def test_pipeline_keeps_real_engine_limits(engine_limits, tiny_onnx, tmp_path):
+    src = tmp_path / "in"
+    for i, size in enumerate([(20, 24), (40, 60), (64, 64), (64, 64), (64, 64), (150, 100), (96, 96), (33, 90)]):
+        write_domain(src / f"s{i}", 2 if size == (64, 64) else 1, size, (0.8, 0.4, 0.2), seed=i)
+    be = EngineLimited(OnnxRuntimeBackend(tiny_onnx, device="cpu"), engine_limits)
+    opts = ConvertOptions(batch_size=8, decode_workers=1, write_workers=1)
+    jobs = plan_jobs(src, tmp_path / "out", opts)
+    with be:
+        events = list(run_convert(jobs, be, opts))
+    summary = events[-1]
+    assert summary.failed == [] and summary.converted == len(jobs) == 11
+    assert be.calls and all(n <= 2 and 32 <= h <= 96 and 32 <= w <= 96 for n, _, h, w in be.calls), be.calls
+    assert any(n == 2 for n, *_ in be.calls)  # batching still happens, at the engine's maximum
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / "s5" / "img_000.png") as im:  # tiled beyond the profile
+        assert im.size == (100, 150)
+    with Image.open(tmp_path / "out" / "s0" / "img_000.png") as im:  # padded up to the minimum
+        assert im.size == (24, 20)
+
+
+def test_min_batch_is_padded_and_tiles_respect_a_minimum(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in", 3, (44, 52), (0.2, 0.6, 0.9), seed=3)
+    limits = {"min_batch": 2, "max_batch": 3, "min_hw": (48, 48), "max_hw": (64, 64)}
+    be = EngineLimited(OnnxRuntimeBackend(tiny_onnx, device="cpu"), limits)
+    opts = ConvertOptions(batch_size=1, tile=16, tile_overlap=4, decode_workers=1, write_workers=1)
+    with be:
+        summary = list(run_convert(plan_jobs(tmp_path / "in", tmp_path / "out", opts), be, opts))[-1]
+    assert summary.failed == [] and summary.converted == 3
+    assert all(2 <= n <= 3 and 48 <= h <= 64 and 48 <= w <= 64 for n, _, h, w in be.calls), be.calls
+
+
+# -- GPU-style failures ----------------------------------------------------------------------
+class Flaky(EngineLimited):
+    """Out of memory for batches over one image; a kernel error on 48-pixel-wide inputs."""
+
+    def _infer_impl(self, x):
+        self.calls.append(tuple(x.shape))
+        if x.shape[0] > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if x.shape[-1] == 48:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.inner.infer(x)
+
+
+def test_gpu_errors_fail_one_file_and_oom_retries_smaller(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in" / "a", 4, (32, 32), (0.9, 0.1, 0.1), seed=1)
+    write_domain(tmp_path / "in" / "b", 1, (32, 48), (0.1, 0.9, 0.1), seed=2)
+    be = Flaky(OnnxRuntimeBackend(tiny_onnx, device="cpu"), {})
+    opts = ConvertOptions(batch_size=4, decode_workers=1, write_workers=1)
+    with be:
+        summary = list(run_convert(plan_jobs(tmp_path / "in", tmp_path / "out", opts), be, opts))[-1]
+    assert summary.converted == 4 and len(summary.failed) == 1
+    path, msg = summary.failed[0]
+    assert path.name == "img_000.png" and path.parent.name == "b"
+    assert str(path) in msg and "illegal memory access" in msg
+    assert any(n == 4 for n, *_ in be.calls)  # tried as a batch first, then one by one
+
+
+def test_engine_with_device_cpu_is_one_line(tmp_path):
+    plan = tmp_path / "m.plan"
+    plan.write_bytes(b"x")
+    write_domain(tmp_path / "in", 1, (16, 16), (1, 0, 0), seed=1)
+    res = CliRunner().invoke(cli, ["convert", "--engine", str(plan), "--device", "cpu", str(tmp_path / "in"),
+                                   str(tmp_path / "out")])
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "runs only on an NVIDIA GPU" in res.output and "m.plan" in res.output
