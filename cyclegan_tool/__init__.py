@@ -14,7 +14,7 @@ Layout:
 
 __version__ = "0.1.0"
 
-_API = ("convert", "convert_events", "evaluate", "resolve_model")
+_API = ("convert", "convert_events", "evaluate", "export", "load_model", "resolve_model", "train")
 
 
 def __getattr__(name: str):

@@ -85,6 +85,90 @@ def convert(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: Path
     return summary
 
 
+def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
+               direction: str | None = None):
+    """An opened inference backend for any model `convert` takes (use it as a context manager):
+
+        with ct.load_model("horse2zebra") as m:
+            y = m.infer(x)      # Tensor[N, 3, H, W] in [-1, 1], H and W multiples of m.info.pad_multiple
+    """
+    from cyclegan_tool.runtime import make_backend
+
+    be, _ = make_backend(resolve_model(model).path, backend=backend, device=device, precision=precision,
+                         direction=direction)
+    return be.open()
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    onnx: Path
+    precision: str
+    parity: dict
+    engine: Path | None = None
+    engine_info: dict | None = None
+    seconds: float = 0.0
+
+
+def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: PathLike | None = None,
+           direction: str | None = None, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
+           fp16: bool = False, opset: int = 17, check: bool = True, trt: str = "auto",
+           min_shape: str = "1x3x64x64", opt_shape: str = "4x3x256x256", max_shape: str = "8x3x1024x1024",
+           workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = ()) -> ExportReport:
+    """A generator (our .pt or a reference .pth) -> ONNX, parity-checked, and with `engine` a
+    TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,
+    and an existing file there is never replaced."""
+    import time
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    if not output and not engine:
+        raise ConfigError("give -o MODEL.onnx, --engine MODEL.plan, or both")
+    t0 = time.perf_counter()
+    spec = None
+    if netG or ngf or norm:
+        obj = checkpoints.read(checkpoint)
+        if checkpoints.is_tool_checkpoint(obj):
+            raise ConfigError("--netG/--ngf/--norm are for plain .pth files; a training checkpoint says its own")
+        from cyclegan_tool.models.layout import infer_generator_spec
+
+        base = infer_generator_spec(obj)
+        spec = replace(base, **{k: v for k, v in (("name", netG), ("ngf", ngf), ("norm", norm)) if v})
+    loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec)
+    cfg = None
+    if engine:  # check the profile before any work
+        from cyclegan_tool.export.trt_build import EngineConfig, parse_shape
+        from cyclegan_tool.models import pad_multiple
+
+        cfg = EngineConfig(min_shape=parse_shape(min_shape), opt_shape=parse_shape(opt_shape),
+                           max_shape=parse_shape(max_shape), workspace_mib=workspace_mib, library=trt,
+                           compute_capabilities=tuple(compute_capabilities))
+        cfg.validate(pad_multiple(loaded.spec))
+    onnx_path = Path(output) if output else Path(engine).with_suffix(".onnx")
+    if not output and onnx_path.exists():
+        raise ConfigError(f"{onnx_path} exists and the engine's ONNX would replace it; give -o to say where "
+                          "the ONNX goes (-o that same path to replace it)")
+    result = export_onnx(loaded, onnx_path, fp16=fp16, opset=opset, check=check)
+    info = None
+    if engine:
+        from cyclegan_tool.export.trt_build import build_engine
+
+        info = build_engine(onnx_path, Path(engine), result.metadata, cfg)
+    return ExportReport(onnx=onnx_path, precision=result.precision, parity=result.parity,
+                        engine=Path(engine) if engine else None, engine_info=info,
+                        seconds=time.perf_counter() - t0)
+
+
+def train(dataroot: PathLike, *, resume: bool = False, reporter=None, **options) -> Path:
+    """Train (or `resume`) a CycleGAN on DATAROOT/trainA and trainB; returns the run folder.
+    `options` are `TrainConfig` fields (netG, n_epochs, amp, eval_every, ...)."""
+    from cyclegan_tool.train.config import TrainConfig
+    from cyclegan_tool.train.trainer import train as run_training
+
+    cfg = TrainConfig(dataroot=str(dataroot), **options)
+    return run_training(cfg, resume=resume, reporter=reporter, changed=frozenset(options))
+
+
 def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, model: PathLike | None = None,
              source: PathLike | None = None, dataroot: PathLike | None = None, direction: str | None = None,
              limit: int | None = None, fake_pattern: str | None = None, cache_dir: PathLike | None | bool = True,

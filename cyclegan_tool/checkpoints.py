@@ -49,6 +49,24 @@ def is_tool_checkpoint(obj: dict) -> bool:
     return obj.get("format") == FORMAT
 
 
+REQUIRED = {"arch": ("generator", "discriminator"), "networks": ("gen_a2b", "gen_b2a", "disc_a", "disc_b")}
+
+
+def check_complete(obj: dict, path: str | os.PathLike) -> dict:
+    """A cyclegan-tool checkpoint with every part this version reads, else a CheckpointError
+    naming what is missing (a truncated or hand-made file)."""
+    missing = []
+    for key, parts in REQUIRED.items():
+        if not isinstance(obj.get(key), dict):
+            missing.append(key)
+        else:
+            missing += [f"{key}.{part}" for part in parts if part not in obj[key]]
+    if missing:
+        raise CheckpointError(f"{path}: a cyclegan-tool checkpoint without {', '.join(missing)}; it is incomplete "
+                              "or was not written by cyclegan-tool")
+    return obj
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoadedGenerator:
     """A generator ready for inference, with where it came from."""
@@ -84,6 +102,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
         raise ConfigError(f"direction must be one of {DIRECTIONS}, not '{direction}'")
     obj = read(path)
     if is_tool_checkpoint(obj):
+        check_complete(obj, path)
         direction = direction or "a2b"
         spec = GeneratorSpec.from_dict(obj["arch"]["generator"])
         state = obj["networks"][f"gen_{direction}"]
@@ -107,6 +126,7 @@ def describe(path: str | os.PathLike) -> dict:
     path = Path(path)
     obj = read(path)
     if is_tool_checkpoint(obj):
+        check_complete(obj, path)
         return {
             "file": str(path),
             "kind": "cyclegan-tool training checkpoint",

@@ -13,6 +13,10 @@ def describe_artifact(path: str) -> dict:
     if not p.is_file():
         raise CycleGANError(f"{p}: no such file")
     suffix = p.suffix.lower()
+    from cyclegan_tool.imageio import is_image_name
+
+    if is_image_name(p):
+        raise CycleGANError(f"{p}: an image, not a model file (info describes .pt, .pth, .onnx and .plan files)")
     if suffix == ".onnx":
         from cyclegan_tool.export.onnx_export import describe_onnx
 

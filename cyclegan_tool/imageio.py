@@ -10,6 +10,7 @@ Policy (also in the README):
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 
 from cyclegan_tool.errors import DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+log = logging.getLogger("cyclegan_tool.imageio")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 DEFAULT_MAX_PIXELS = 16384 * 16384  # larger is treated as a decompression bomb
 
 
@@ -29,6 +32,7 @@ class DecodedImage:
     rgb: np.ndarray
     alpha: np.ndarray | None
     mode: str
+    frames: int = 1  # an animation's frames or a multi-page file's pages: only the first is read
 
     @property
     def size(self) -> tuple[int, int]:
@@ -41,11 +45,27 @@ def is_image_name(path: str | os.PathLike) -> bool:
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under `folder` by extension, sorted by path (hidden files skipped)."""
+    """Image files under `folder` by extension, sorted by path (hidden files and folders skipped).
+
+    Symlinked subfolders are not followed and unreadable ones cannot be; each is logged as a
+    warning naming it (give a symlinked folder as an input of its own to include it).
+    """
     folder = Path(folder)
-    pattern = folder.rglob("*") if recursive else folder.glob("*")
-    return sorted(p for p in pattern if p.is_file() and is_image_name(p)
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    found: list[Path] = []
+
+    def unreadable(err: OSError) -> None:
+        log.warning("%s: folder skipped, it cannot be read (%s)", err.filename, err.strerror)
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        base = Path(root)
+        for d in list(dirs):
+            if d.startswith(".") or not recursive:
+                dirs.remove(d)
+            elif (base / d).is_symlink():
+                dirs.remove(d)
+                log.warning("%s: symlinked folder not followed (give it as an input to include it)", base / d)
+        found += [base / f for f in files if not f.startswith(".") and is_image_name(f) and (base / f).is_file()]
+    return sorted(found)
 
 
 def _first_line(e: BaseException) -> str:
@@ -58,21 +78,26 @@ def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     from PIL import Image, ImageOps
 
     path = Path(path)
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # our limit replaces Pillow's own (which refuses at twice it)
     try:
         with Image.open(path) as im:
             w, h = im.size
             if w * h > max_pixels:
                 raise DataError(f"{path}: {w}x{h} pixels is over the limit of {max_pixels} "
                                 "(decompression bomb guard); raise --max-pixels to allow it")
+            frames = int(getattr(im, "n_frames", 1) or 1)
             im = ImageOps.exif_transpose(im)
             im.load()
-            return _to_arrays(im)
+            decoded = _to_arrays(im)
+            return DecodedImage(decoded.rgb, decoded.alpha, decoded.mode, frames)
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: refused as a decompression bomb ({_first_line(e)})") from None
+        raise DataError(f"{path}: refused as a decompression bomb ({_first_line(e)}); raise --max-pixels "
+                        "to allow it") from None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
         raise DataError(f"{path}: cannot read image ({_first_line(e)})") from None
 

@@ -153,8 +153,12 @@ def test_out_inside_in_refuses_collisions_and_allows_suffix(tmp_path, tiny_onnx)
     assert res.exit_code == 1 and "would overwrite its input" in res.output
     res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z")
     assert res.exit_code == 0 and (tmp_path / "img_000_z.png").is_file()
-    again = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z")
-    assert "2 converted" in again.output and not (tmp_path / "img_000_z_z.png").exists()
+    before = (tmp_path / "img_000_z.png").read_bytes()
+    again = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z")  # img_000_z.png is an input now
+    assert again.exit_code == 1 and "is an input image and would be overwritten" in again.output
+    assert (tmp_path / "img_000_z.png").read_bytes() == before
+    again = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path, "--suffix", "_z", "--skip-existing")
+    assert "2 skipped" in again.output and not (tmp_path / "img_000_z_z.png").exists()
     res = convert_cli("--onnx", tiny_onnx, tmp_path, tmp_path / "out")  # OUT inside IN: fine
     assert res.exit_code == 0 and not (tmp_path / "out" / "out").exists()
 

@@ -15,7 +15,48 @@ from cyclegan_tool import __version__
 from cyclegan_tool.errors import CycleGANError
 
 
+# name -> (module, one-line help). Modules are imported only when their command runs (or
+# its --help is asked for), so `cyclegan-tool --help` and typos answer without loading torch.
+COMMANDS = {
+    "train": ("train_cmd", "Train a CycleGAN on DATAROOT/trainA and DATAROOT/trainB."),
+    "export": ("export_cmd", "Export a generator to ONNX, and with --engine to a TensorRT engine."),
+    "convert": ("convert_cmd", "Translate an image file or folder (recursively) into OUT."),
+    "evaluate": ("evaluate_cmd", "FID and KID of translated images against real ones."),
+    "models": ("models_cmd", "List the models shipped with the tool."),
+    "bench": ("bench_cmd", "Measure inference images/s of a backend."),
+    "info": ("info_cmd", "Say what a checkpoint, .pth, ONNX model or engine is."),
+    "gui": ("gui_cmd", "Open the drag-and-drop desktop converter."),
+}
+
+
 class _Group(click.Group):
+    """Lazy subcommands; a `CycleGANError` becomes one line `error: ...` and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"cyclegan_tool.cli.{COMMANDS[name][0]}")
+        return getattr(module, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            ctx.fail(f"no command '{name}'{hint}; `cyclegan-tool --help` lists them")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -31,18 +72,6 @@ def cli(verbose: bool) -> None:
     """Unpaired image-to-image translation: train a CycleGAN, export it, convert folders."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
-
-
-def _register() -> None:
-    from cyclegan_tool.cli import (bench_cmd, convert_cmd, evaluate_cmd, export_cmd, gui_cmd, info_cmd, models_cmd,
-                                   train_cmd)
-
-    for command in (train_cmd.train, export_cmd.export, convert_cmd.convert, evaluate_cmd.evaluate, models_cmd.models, bench_cmd.bench,
-                    info_cmd.info, gui_cmd.gui):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

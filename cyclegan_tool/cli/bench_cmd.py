@@ -9,7 +9,7 @@ import click
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model")
 @click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "pytorch"]), default="auto")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto")
@@ -22,10 +22,11 @@ def bench(model, backend, device, precision, sizes, batch, iters, warmup) -> Non
     """Measure inference images/s (median of --iters batches after --warmup; no file I/O)."""
     import torch
 
+    from cyclegan_tool.api import resolve_model
     from cyclegan_tool.conventions import padded_size
     from cyclegan_tool.runtime import make_backend
 
-    be, why = make_backend(model, backend=backend, device=device, precision=precision)
+    be, why = make_backend(resolve_model(model).path, backend=backend, device=device, precision=precision)
     with be:
         click.echo(f"{why}: {be.describe()}")
         for text in sizes:

@@ -22,6 +22,19 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     return (k, n)
 
 
+def without_option(argv: list[str], name: str) -> list[str]:
+    """`argv` less `NAME VALUE` and `NAME=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
 @click.command()
 @click.argument("inp", metavar="IN", type=click.Path())
 @click.argument("out", metavar="OUT", type=click.Path())
@@ -51,10 +64,7 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
     if len(given) != 1:
         raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
     if devices:
-        argv = [a for a in sys.argv[1:]]
-        i = argv.index("--devices")
-        del argv[i : i + 2]
-        sys.exit(run_on_devices(devices, argv))
+        sys.exit(run_on_devices(devices, without_option(sys.argv[1:], "--devices")))
     opts = ConvertOptions(**options, shard=_parse_shard(shard))
     env = shard_from_env()
     if env and not shard:
@@ -67,6 +77,8 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
                             on_start=None if quiet else (lambda line: click.echo(line, err=True)))
     summary = _drive(events, show_bar=not quiet)
     click.echo(summary.line(), err=True)
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
     if summary.failed:
         sys.exit(1)
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-
-from cyclegan_tool.errors import ConfigError
 
 
 def _size(path: Path) -> str:
@@ -19,10 +16,10 @@ def _size(path: Path) -> str:
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="ONNX file to write (default: next to --engine).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Generator of a training checkpoint [a2b].")
-@click.option("--netG", "netG", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
-              help="Architecture of a plain .pth (read off the file when not given).")
+@click.option("--netG", "netG", help="Architecture of a plain .pth (read off the file when not given; "
+              "`cyclegan-tool models --architectures` lists them).")
 @click.option("--ngf", type=int, help="Generator filters of a plain .pth (read off the file when not given).")
-@click.option("--norm", type=click.Choice(["instance", "batch", "none"]), help="Norm of a plain .pth.")
+@click.option("--norm", help="Norm of a plain .pth: instance, batch or none.")
 @click.option("--fp16", is_flag=True, help="Strongly typed FP16 graph (instance norm kept in FP32).")
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--no-check", is_flag=True, help="Skip the ONNX Runtime vs. PyTorch parity check.")
@@ -41,41 +38,22 @@ def export(checkpoint, output, direction, netG, ngf, norm, fp16, opset, no_check
 
     CHECKPOINT is our .pt training checkpoint or a reference .pth generator file.
     """
-    from cyclegan_tool import checkpoints
-    from cyclegan_tool.export.onnx_export import export_onnx
-    from cyclegan_tool.models.layout import infer_generator_spec
+    from cyclegan_tool.api import export as run_export
 
-    if not output and not engine:
-        raise ConfigError("give -o MODEL.onnx, --engine MODEL.plan, or both")
-    t0 = time.perf_counter()
-    spec = None
-    if netG or ngf or norm:
-        obj = checkpoints.read(checkpoint)
-        if checkpoints.is_tool_checkpoint(obj):
-            raise ConfigError("--netG/--ngf/--norm are for plain .pth files; a training checkpoint says its own")
-        from dataclasses import replace
-
-        base = infer_generator_spec(obj)
-        spec = replace(base, **{k: v for k, v in (("name", netG), ("ngf", ngf), ("norm", norm)) if v})
-    loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec)
-    onnx_path = Path(output) if output else Path(engine).with_suffix(".onnx")
-    result = export_onnx(loaded, onnx_path, fp16=fp16, opset=opset, check=not no_check)
+    r = run_export(checkpoint, output=output, engine=engine, direction=direction, netG=netG, ngf=ngf, norm=norm,
+                   fp16=fp16, opset=opset, check=not no_check, trt=trt, min_shape=min_shape, opt_shape=opt_shape,
+                   max_shape=max_shape, workspace_mib=workspace, compute_capabilities=tuple(ccs))
     if not no_check:
-        worst = max(c["max_abs"] for c in result.parity["checks"])
-        click.echo(f"parity vs. PyTorch ({result.parity['runtime']}): max abs diff {worst:.2e}, "
-                   f"PSNR {min(c['psnr_db'] for c in result.parity['checks']):.1f} dB", err=True)
-    last = onnx_path
-    if engine:
-        from cyclegan_tool.export.trt_build import EngineConfig, build_engine, parse_shape
-
-        cfg = EngineConfig(min_shape=parse_shape(min_shape), opt_shape=parse_shape(opt_shape),
-                           max_shape=parse_shape(max_shape), workspace_mib=workspace, library=trt,
-                           compute_capabilities=tuple(ccs))
-        info = build_engine(onnx_path, Path(engine), result.metadata, cfg)
-        click.echo(f"{onnx_path} ({_size(onnx_path)}, {result.precision})", err=True)
+        worst = max(c["max_abs"] for c in r.parity["checks"])
+        click.echo(f"parity vs. PyTorch ({r.parity['runtime']}): max abs diff {worst:.2e}, "
+                   f"PSNR {min(c['psnr_db'] for c in r.parity['checks']):.1f} dB", err=True)
+    last = r.onnx
+    if r.engine:
+        click.echo(f"{r.onnx} ({_size(r.onnx)}, {r.precision})", err=True)
+        info = r.engine_info
         click.echo(f"engine built with {info['library']['name']} {info['library']['version']}, "
                    f"{info['precision']}, targets {', '.join(info['target_compute_capabilities']) or '-'}", err=True)
-        last = Path(engine)
-    flag = "--engine" if engine else "--onnx"
-    click.echo(f"{last} ({_size(last)}) in {time.perf_counter() - t0:.1f}s; next: "
+        last = r.engine
+    flag = "--engine" if r.engine else "--onnx"
+    click.echo(f"{last} ({_size(last)}) in {r.seconds:.1f}s; next: "
                f"cyclegan-tool convert {flag} {last} IN_FOLDER OUT_FOLDER")

@@ -7,6 +7,8 @@ from dataclasses import MISSING, fields
 
 import click
 
+from cyclegan_tool.fields import choices_of
+
 # CLI spellings users of the reference know, where they differ from `--field-name`.
 SPELLINGS = {"netG": "--netG", "netD": "--netD", "n_layers_D": "--n-layers-D"}
 
@@ -25,7 +27,7 @@ def options_from(cls, skip: tuple[str, ...] = ()):
                 fn = click.option(flag, f.name, is_flag=True, default=default, help=kw["help"])(fn)
                 continue
             if f.metadata.get("choices"):
-                kw["type"] = click.Choice(f.metadata["choices"])
+                kw["type"] = click.Choice(choices_of(f))
             elif isinstance(default, float):
                 kw["type"] = float
                 if math.isinf(default):

@@ -195,6 +195,8 @@ def describe_onnx(path: Path) -> dict:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:
         raise ExportError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
+    if not model.graph.node or not model.opset_import:
+        raise ExportError(f"{path}: not an ONNX model (empty, or it has no graph)")
     meta = read_metadata(model)
     ops: dict[str, int] = {}
     for node in model.graph.node:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
-from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_jobs, run_convert
+from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_many, run_convert
 from cyclegan_tool.runtime.jobs import Job
 
 MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
@@ -60,11 +60,7 @@ class GuiState:
             raise ConfigError("choose a model (.plan, .onnx, .pt or .pth)")
         if not self.output:
             raise ConfigError("choose an output folder")
-        opts, out = self.options(), Path(self.output)
-        jobs: list[Job] = []
-        for src in self.inputs:
-            jobs += plan_jobs(src, out / src.name if src.is_dir() else out, opts)
-        return jobs
+        return plan_many(self.inputs, self.output, self.options(), nest_folders=True)
 
     def to_settings(self) -> dict:
         d = asdict(self)

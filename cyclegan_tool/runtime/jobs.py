@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, DataError
@@ -33,60 +33,70 @@ def _inside(child: Path, parent: Path) -> bool:
         return False
 
 
-def plan_jobs(inp: str | os.PathLike, out: str | os.PathLike, opts: ConvertOptions) -> list[Job]:
-    """Map IN (a file or a folder, recursively) to OUT, mirroring the tree.
+def _listing(inp: Path) -> list[Path]:
+    return [inp] if inp.is_file() else list_images(inp)
 
-    Refuses: an IN that does not exist; an output path equal to an input path; two inputs
-    that would write the same output. Outputs inside IN are not read back as inputs.
-    """
-    inp, out = Path(inp), Path(out)
+
+def _map(inp: Path, out: Path, opts: ConvertOptions) -> list[Job]:
+    """IN -> OUT mirroring the tree; files under OUT (when OUT is inside IN) are not inputs."""
     if not inp.exists():
         raise DataError(f"{inp}: no such file or folder")
-    in_abs, out_abs = inp.resolve(), out.resolve()
     if inp.is_file():
         if out.suffix and is_image_name(out) and not out.is_dir():
-            jobs = [Job(inp, out)]
-        else:
-            jobs = [Job(inp, out / output_name(inp, opts))]
-        sources = [inp]
-    else:
-        sources = [p for p in list_images(inp) if not (out_abs != in_abs and _inside(p.resolve(), out_abs))]
-        jobs = [Job(p, out / p.relative_to(inp).parent / output_name(p, opts)) for p in sources]
-    # A previous run's outputs in the same tree (OUT == IN with --suffix) are not inputs.
-    produced = {job.dst.resolve() for job in jobs}
-    jobs = [job for job in jobs if job.src.resolve() not in produced or job.src.resolve() == job.dst.resolve()]
-    _refuse_collisions(jobs)
-    k, n = opts.shard
-    return jobs[k::n]
+            return [Job(inp, out)]
+        return [Job(inp, out / output_name(inp, opts))]
+    in_abs, out_abs = inp.resolve(), out.resolve()
+    sources = [p for p in list_images(inp) if not (out_abs != in_abs and _inside(p.resolve(), out_abs))]
+    return [Job(p, out / p.relative_to(inp).parent / output_name(p, opts)) for p in sources]
 
 
-def _refuse_collisions(jobs: list[Job]) -> None:
-    src_set = {job.src.resolve() for job in jobs}
+def _refuse_collisions(jobs: list[Job], existing_inputs: set[Path], opts: ConvertOptions) -> None:
+    """No output may be an input file (any file of the input trees, also one under OUT), and no
+    two inputs may write one output. With --skip-existing an existing output is left alone, so
+    only writing a file onto its own source is refused."""
     seen: dict[Path, Path] = {}
     for job in jobs:
-        dst = job.dst.resolve()
-        if dst in src_set:
+        dst, src = job.dst.resolve(), job.src.resolve()
+        if dst == src:
             raise ConfigError(f"{job.dst} would overwrite its input; choose another OUT or add --suffix")
-        if dst in seen and seen[dst] != job.src.resolve():
+        if dst in existing_inputs and not opts.skip_existing:
+            raise ConfigError(f"{job.dst} is an input image and would be overwritten by the translation of "
+                              f"{job.src}; choose another OUT or --suffix (or --skip-existing to leave it)")
+        if dst in seen and seen[dst] != src:
             raise ConfigError(f"{seen[dst]} and {job.src} would both write {job.dst}; use --format keep or "
                               "--suffix, or convert them separately")
-        seen[dst] = job.src.resolve()
+        seen[dst] = src
 
 
-def plan_many(inputs: list[str | os.PathLike], out: str | os.PathLike, opts: ConvertOptions) -> list[Job]:
-    """`plan_jobs` over several inputs into one OUT: a file goes to OUT/name, a folder to OUT/its
-    name/... when there are several inputs (OUT/... for one), and no two may write one output."""
+def plan_jobs(inp: str | os.PathLike, out: str | os.PathLike, opts: ConvertOptions) -> list[Job]:
+    """Map IN (a file or a folder, recursively) to OUT, mirroring the tree (see `plan_many`)."""
+    return plan_many([inp], out, opts)
+
+
+def plan_many(inputs: list[str | os.PathLike], out: str | os.PathLike, opts: ConvertOptions,
+              nest_folders: bool | None = None) -> list[Job]:
+    """The one planner: which files to translate and where each result goes.
+
+    One input maps to OUT as `plan_jobs` says; with several, a file goes to OUT/name and a
+    folder to OUT/<its name>/... (`nest_folders` True or False decides that for one input too).
+    Refuses: a missing input; an output that is an input file
+    (anywhere in the input trees, also under OUT); two inputs writing one output. A file given
+    twice (directly and in a folder) is translated once. Returns this shard's share.
+    """
     if not inputs:
         raise ConfigError("no input files or folders given")
     out = Path(out)
-    if len(inputs) == 1:
-        return plan_jobs(inputs[0], out, opts)
-    whole = replace(opts, shard=(0, 1))
+    paths = [Path(p) for p in inputs]
     jobs: list[Job] = []
-    for inp in inputs:
-        inp = Path(inp)
-        jobs += plan_jobs(inp, out / inp.name if inp.is_dir() else out, whole)
+    for inp in paths:
+        nest = len(paths) > 1 if nest_folders is None else nest_folders
+        target = out / inp.name if nest and inp.is_dir() else out
+        jobs += _map(inp, target, opts)
+    existing = {p.resolve() for inp in paths for p in _listing(inp)}
     unique = list({(job.src.resolve(), job.dst.resolve()): job for job in jobs}.values())
-    _refuse_collisions(unique)
+    if opts.skip_existing:  # a rerun into the same tree: earlier outputs are left alone, not inputs
+        produced = {job.dst.resolve() for job in unique}
+        unique = [job for job in unique if job.src.resolve() not in produced]
+    _refuse_collisions(unique, existing, opts)
     k, n = opts.shard
     return unique[k::n]

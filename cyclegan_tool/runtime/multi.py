@@ -23,6 +23,13 @@ def run_on_devices(devices: str, argv: list[str]) -> int:
     ids = [d.strip() for d in devices.split(",") if d.strip()]
     if not ids or not all(d.isdigit() for d in ids):
         raise ConfigError(f"--devices '{devices}': give GPU indices such as 0,1")
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = [d for d in ids if int(d) >= have]
+    if missing:
+        raise ConfigError(f"--devices {devices}: this machine has {have} CUDA GPU(s), so no GPU "
+                          f"{', '.join(missing)}; leave --devices out to convert on {'the CPU' if not have else 'one GPU'}")
     procs = []
     for k, gpu in enumerate(ids):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}

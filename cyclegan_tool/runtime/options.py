@@ -40,6 +40,10 @@ class ConvertOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 8")
         if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
             raise ConfigError("--tile-overlap must be at least 0 and under half the tile size")
+        if self.max_pixels < 1:
+            raise ConfigError(f"--max-pixels must be at least 1, not {self.max_pixels}")
+        if self.tile_overlap < 0:
+            raise ConfigError("--tile-overlap must be at least 0")
         if self.batch_size < 0 or min(self.decode_workers, self.write_workers) < 1:
             raise ConfigError("--batch-size must be 0 (auto) or more, worker counts at least 1")
         k, n = self.shard

@@ -9,6 +9,7 @@ is a temp file renamed into place).
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections import deque
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclegan_tool.conventions import batch_to_arrays
-from cyclegan_tool.errors import CycleGANError
+from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.imageio import decode, encode
 from cyclegan_tool.runtime.base import Backend
@@ -55,6 +56,7 @@ class Summary:
     seconds: float = 0.0
     cancelled: bool = False
     backend: str = ""
+    notes: list[str] = field(default_factory=list)  # one line per kind of file handled partially
 
     @property
     def images_per_s(self) -> float:
@@ -83,9 +85,16 @@ def _oom_hint(e: BaseException) -> str:
 
 def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 cancel: threading.Event | None = None) -> Iterator[Progress | Summary]:
-    """Translate every job with an opened `backend`; yields Progress per file, then a Summary."""
+    """Translate every job with an opened `backend`; yields Progress per file, then a Summary.
+
+    Before any work: refuses a model whose channels are not RGB in and out, and an output
+    folder that cannot be written; removes temporary files a killed run left for these outputs.
+    """
     cancel = cancel or threading.Event()
     info = backend.info
+    check_model_channels(info)
+    prepare_output_folders(jobs)
+    multi_frame: list[Path] = []
     total, done, converted, skipped = len(jobs), 0, 0, 0
     failed: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
@@ -113,7 +122,10 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
     queue = iter(todo)
 
     def load(job: Job) -> Prepared:
-        return prepare(decode(job.src, max_pixels=opts.max_pixels), info, opts)
+        img = decode(job.src, max_pixels=opts.max_pixels)
+        if img.frames > 1:
+            multi_frame.append(job.src)
+        return prepare(img, info, opts)
 
     def refill() -> None:
         while len(decoding) < window and not cancel.is_set():
@@ -203,5 +215,41 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
             fut.cancel()
         decoder.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True)
+    notes = []
+    if multi_frame:
+        names = ", ".join(str(p) for p in sorted(multi_frame)[:3]) + (" ..." if len(multi_frame) > 3 else "")
+        notes.append(f"{len(multi_frame)} file(s) are animations or have several pages; only the first frame "
+                     f"or page was converted: {names}")
     yield Summary(total=total, converted=converted, skipped=skipped, failed=failed,
-                  seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe())
+                  seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe(),
+                  notes=notes)
+
+
+def check_model_channels(info) -> None:
+    """The pipeline reads and writes RGB: refuse other channel counts before any file is read."""
+    spec = info.spec
+    if spec.input_nc != 3 or spec.output_nc != 3:
+        raise ConfigError(f"{info.source}: the model maps {spec.input_nc} -> {spec.output_nc} channels; convert "
+                          "handles RGB (3 -> 3) models only")
+
+
+def prepare_output_folders(jobs: list[Job]) -> None:
+    """Create the output folders, prove each is writable, and remove the temporary files a killed
+    run left for these outputs (`.NAME.*.tmp`, as `atomic_write` names them)."""
+    by_folder: dict[Path, set[str]] = {}
+    for job in jobs:
+        by_folder.setdefault(job.dst.parent, set()).add(job.dst.name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".cyclegan-write-check-", delete=True)
+            probe.close()
+        except OSError as e:
+            raise ConfigError(f"{folder}: cannot write the outputs there ({e.strerror or e})") from None
+        for stale in folder.glob(".*.tmp"):
+            if any(stale.name.startswith(f".{name}.") for name in names):
+                stale.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run", removed)

@@ -30,12 +30,23 @@ class Prepared:
     out_size: tuple[int, int]  # (H, W) of the written output
 
 
+# No side grows past this by --size (a 1x500 strip scaled to a shorter side of 128 would be
+# 128x64000): the scale is lowered until the longer side fits. --max-side sets it explicitly.
+MAX_SCALED_SIDE = 8192
+# Images with more pixels than this are translated in tiles on every backend, whatever the
+# options: a generator's activations take ~1 KB per input pixel, so ~4 MP is ~4 GB.
+AUTO_TILE_PIXELS = 2048 * 2048
+
+
 def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
+    """The processing size (H, W): --size scales the shorter side, --max-side (or the cap
+    MAX_SCALED_SIDE when only --size is given) bounds the longer one."""
     scale = 1.0
     if opts.size:
         scale = opts.size / min(h, w)
-    if opts.max_side and max(h, w) * scale > opts.max_side:
-        scale = opts.max_side / max(h, w)
+    cap = opts.max_side or (MAX_SCALED_SIDE if scale > 1.0 else None)
+    if cap and max(h, w) * scale > cap:
+        scale = cap / max(h, w)
     return (max(1, round(h * scale)), max(1, round(w * scale))) if scale != 1.0 else (h, w)
 
 
@@ -56,10 +67,17 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
         a = torch.from_numpy(alpha.astype(np.float32))[None]
         alpha = _resize(a / 127.5 - 1, out_size).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
     ph, pw = padded_size(h, w, info.pad_multiple)
-    if info.min_hw:  # an engine profile's smallest accepted size
-        ph, pw = max(ph, info.min_hw[0]), max(pw, info.min_hw[1])
+    low = info.min_hw or (min_side(info),) * 2  # an engine profile's smallest accepted size
+    ph, pw = max(ph, low[0]), max(pw, low[1])
     too_big = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
+    too_big = too_big or ph * pw > AUTO_TILE_PIXELS
     return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big, out_size=out_size)
+
+
+def min_side(info: ModelInfo) -> int:
+    """The smallest side every generator runs at: its pad multiple, and at least 8 (a ResNet's
+    reflection pads need its 4x-downsampled bottleneck to be 2 pixels); tiny images are padded up."""
+    return max(8, info.pad_multiple)
 
 
 def finish(y: torch.Tensor, prep: Prepared) -> torch.Tensor:
@@ -86,15 +104,17 @@ def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
 
 
 def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
-    """The tile side: --tile, else the engine's largest accepted side; a multiple of the pad,
+    """The tile side: --tile, else the engine's largest accepted side (or the side of an
+    AUTO_TILE_PIXELS square); a multiple of the pad,
     within the engine profile (tiles of a padded image are never under its minimum)."""
     m = info.pad_multiple
-    tile = opts.tile or (min(info.max_hw) if info.max_hw else 512)
+    tile = opts.tile or (min(info.max_hw) if info.max_hw else int(AUTO_TILE_PIXELS ** 0.5))
     if info.max_hw:
         tile = min(tile, *info.max_hw)
     tile = max(m, tile // m * m)
-    if info.min_hw and tile < max(info.min_hw):
-        tile = -(-max(info.min_hw) // m) * m
+    low = max(info.min_hw) if info.min_hw else min_side(info)
+    if tile < low:
+        tile = -(-low // m) * m
     return tile
 
 

@@ -10,8 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from cyclegan_tool.errors import ConfigError
-from cyclegan_tool.fields import opt
-from cyclegan_tool.models import DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.fields import choices_of, opt
+from cyclegan_tool.models import DISCRIMINATORS, GENERATORS, INITS, NORMS, DiscriminatorSpec, GeneratorSpec
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
@@ -22,14 +22,13 @@ class TrainConfig:
     name: str = opt("experiment", "run name: outputs go to CHECKPOINTS_DIR/NAME", runtime=True)
     checkpoints_dir: str = opt("checkpoints", "where runs are stored", runtime=True)
     # networks
-    netG: str = opt("resnet_9blocks", "generator architecture",
-                    ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
-    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN", ("basic", "n_layers", "pixel"))
+    netG: str = opt("resnet_9blocks", "generator architecture", GENERATORS)
+    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN", DISCRIMINATORS)
     n_layers_D: int = opt(3, "discriminator layers when --netD n_layers")
     ngf: int = opt(64, "generator filters in the first conv layer")
     ndf: int = opt(64, "discriminator filters in the first conv layer")
-    norm: str = opt("instance", "normalisation layer", ("instance", "batch", "none"))
-    init_type: str = opt("normal", "weight initialisation", ("normal", "xavier", "kaiming", "orthogonal"))
+    norm: str = opt("instance", "normalisation layer", NORMS)
+    init_type: str = opt("normal", "weight initialisation", INITS)
     init_gain: float = opt(0.02, "scale for normal, xavier and orthogonal init")
     dropout: bool = opt(False, "dropout in the generator (off for CycleGAN, as in the reference)")
     # objective
@@ -58,7 +57,8 @@ class TrainConfig:
                          "checkpoint (all four networks), or A2B,B2A: two generator files (.pt/.pth/.onnx) "
                          "or shipped model names (fine-tuning; optimizers start fresh)")
     seed: int = opt(0, "random seed (weights, data order, augmentation, image pool)")
-    workers: int = opt(4, "data loading processes", runtime=True)
+    workers: int = opt(-1, "data loading processes (-1: auto, one per spare core up to 4; 0: load in the "
+                       "training process)", runtime=True)
     # speed
     amp: str = opt("none", "mixed precision: bf16, or fp16 with gradient scaling", ("none", "bf16", "fp16"), runtime=True)
     channels_last: bool = opt(False, "channels-last memory format", runtime=True)
@@ -93,9 +93,25 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         for f in fields(self):
-            choices = f.metadata.get("choices")
+            choices = choices_of(f)
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}")
+        for name in ("lr", "init_gain"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be above 0, not {getattr(self, name)}")
+        if not 0 <= self.beta1 < 1:
+            raise ConfigError(f"--beta1 must be within [0, 1), not {self.beta1}")
+        for name in ("lambda_a", "lambda_b", "lambda_identity", "pool_size", "save_epoch_freq",
+                     "save_latest_freq", "print_freq", "sample_freq", "until_epoch"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}")
+        if self.workers < -1:
+            raise ConfigError(f"--workers must be -1 (auto), 0 or more, not {self.workers}")
+        if self.max_dataset_size < 1:
+            raise ConfigError("--max-dataset-size must be at least 1")
+        if self.preprocess in ("none", "scale_width") and self.batch_size > 1:
+            raise ConfigError(f"--preprocess {self.preprocess} keeps each image's own size, so images cannot be "
+                              "batched: use --batch-size 1 or a cropping --preprocess")
         if self.eval_every < 0 or self.eval_limit < 0 or self.eval_limit == 1:
             raise ConfigError("--eval-every must be 0 or more and --eval-limit 0 (all) or at least 2")
         positive = ("ngf", "ndf", "batch_size", "load_size", "crop_size", "n_layers_D")
@@ -106,11 +122,27 @@ class TrainConfig:
             raise ConfigError("--n-epochs plus --n-epochs-decay must be at least 1")
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
             raise ConfigError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}")
+        if self.preprocess not in ("none", "scale_width"):
+            from cyclegan_tool.models import pad_multiple
+
+            multiple = pad_multiple(self.generator_spec)
+            if self.crop_size % multiple:
+                raise ConfigError(f"--netG {self.netG} takes sizes that are multiples of {multiple}; --crop-size "
+                                  f"{self.crop_size} is not (try {max(multiple, round(self.crop_size / multiple) * multiple)})")
         layers = 3 if self.netD == "basic" else self.n_layers_D
         if self.netD != "pixel" and self.preprocess != "none" and self.crop_size < 3 * 2**layers:
             raise ConfigError(f"--crop-size {self.crop_size} is too small for a {layers}-layer PatchGAN "
                               f"discriminator (at least {3 * 2**layers})")
         return self
+
+    @property
+    def loader_workers(self) -> int:
+        """--workers resolved: auto is one process per core beyond the first, at most 4."""
+        if self.workers >= 0:
+            return self.workers
+        import os
+
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -47,6 +47,10 @@ class UnalignedDataset(Dataset):
         self.paths_a = _domain(dir_a, cfg.max_dataset_size)
         self.paths_b = _domain(dir_b, cfg.max_dataset_size)
         self.epoch = 0
+        # The smallest side both networks take: a PatchGAN halves it n_layers times before a
+        # 4x4 conv, a ResNet generator quarters it and reflection-pads the result.
+        layers = 3 if cfg.netD == "basic" else (cfg.n_layers_D if cfg.netD == "n_layers" else 0)
+        self.min_side = max(8, 2 ** layers * 2 if layers else 1)
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
@@ -54,25 +58,33 @@ class UnalignedDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _load(self, paths: list[Path], index: int, bad: list[str]):
+    def _load(self, paths: list[Path], index: int, bad: list[str], kw: dict) -> torch.Tensor:
+        """The preprocessed image `index`, or the next usable one (unreadable or too small files
+        are listed in `bad` and replaced)."""
         for k in range(len(paths)):
             path = paths[(index + k) % len(paths)]
             try:
-                return read_rgb8(path)
+                t = preprocess(read_rgb8(path), **kw)
             except DataError as e:
                 bad.append(str(e))
-        raise DataError(f"{paths[0].parent}: none of the {len(paths)} images can be read")
+                continue
+            if min(t.shape[-2:]) < self.min_side:
+                bad.append(f"{path}: {t.shape[-1]}x{t.shape[-2]} after --preprocess {self.cfg.preprocess} is under "
+                           f"the {self.min_side} pixels the networks need")
+                continue
+            return t
+        raise DataError(f"{paths[0].parent}: none of the {len(paths)} images can be used ({bad[-1]})")
 
     def __getitem__(self, index: int) -> dict:
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
         index_b = index % len(self.paths_b) if cfg.serial_batches else int(rng.integers(len(self.paths_b)))
         bad: list[str] = []
-        img_a = self._load(self.paths_a, index % len(self.paths_a), bad)
-        img_b = self._load(self.paths_b, index_b, bad)
         kw = dict(mode=cfg.preprocess, load_size=cfg.load_size, crop_size=cfg.crop_size,
                   flip=not cfg.no_flip, rng=rng)
-        return {"a": preprocess(img_a, **kw), "b": preprocess(img_b, **kw), "bad": "\n".join(bad)}
+        a = self._load(self.paths_a, index % len(self.paths_a), bad, kw)
+        b = self._load(self.paths_b, index_b, bad, kw)
+        return {"a": a, "b": b, "bad": "\n".join(bad)}
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

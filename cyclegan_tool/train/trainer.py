@@ -62,6 +62,9 @@ def _load_resume(cfg: TrainConfig, changed: frozenset[str]) -> tuple[TrainConfig
     state = checkpoints.read(path)
     if not checkpoints.is_tool_checkpoint(state):
         raise CheckpointError(f"{path}: not a cyclegan-tool training checkpoint")
+    checkpoints.check_complete(state, path)
+    if "config" not in state:
+        raise CheckpointError(f"{path}: a cyclegan-tool checkpoint without its config; it cannot be resumed")
     saved = TrainConfig.from_dict(state["config"])
     # Runtime options (device, amp, workers, ...) keep the run's values unless given again.
     runtime = {f.name for f in fields(TrainConfig) if f.metadata.get("runtime")}
@@ -122,7 +125,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
 
     sampler = EpochSampler(len(dataset), shuffle=not cfg.serial_batches, seed=cfg.seed,
                            rank=info.rank, world=info.world)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.loader_workers,
                         pin_memory=device.type == "cuda", drop_last=False)
     steps_per_epoch = math.ceil(math.ceil(len(dataset) / info.world) / cfg.batch_size)
     last_epoch = min(cfg.total_epochs, cfg.until_epoch or cfg.total_epochs)
@@ -188,6 +191,12 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                 if cfg.save_latest_freq and step % cfg.save_latest_freq == 0 and batches_done < steps_per_epoch:
                     save(run_dir / "latest.pt", epoch, batches_done)
                 reporter.step(step=step, epoch=epoch + 1, losses=logged)
+            if info.is_main and batches_done:  # a short epoch still leaves its losses and a sample
+                if cfg.print_freq and step % cfg.print_freq:
+                    loss_log.write({"epoch": epoch + 1, "step": step, "lr": model.lr,
+                                    **{k: round(float(v), 5) for k, v in losses.items()}})
+                if cfg.sample_freq and step % cfg.sample_freq:
+                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals())
             model.end_epoch()
             epoch, batches_done = epoch + 1, 0
             if info.is_main:
@@ -216,6 +225,15 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
             save(run_dir / "latest.pt", epoch, batches_done)
             raise CycleGANError(f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'latest.pt'} "
                                 "(continue with --resume)") from None
+        raise
+    except Exception:
+        if info.is_main and not info.enabled:  # keep what was learned up to the last finished step
+            try:
+                save(run_dir / "latest.pt", epoch, batches_done)
+                log.error("training stopped by an error at epoch %d, step %d; saved %s (continue with --resume "
+                          "once the cause is fixed)", epoch + 1, step, run_dir / "latest.pt")
+            except Exception as save_error:  # the original error matters more
+                log.error("could not save latest.pt after the error: %s", save_error)
         raise
     finally:
         reporter.close()
