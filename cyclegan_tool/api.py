@@ -30,6 +30,13 @@ class ResolvedModel:
     scale: int | None = None  # run at this shorter side, outputs resized back
 
 
+def shipped_models() -> list[str]:
+    """The names of the models shipped with the tool (`cyclegan-tool models`), for menus."""
+    from cyclegan_tool import zoo
+
+    return list(zoo.catalogue())
+
+
 def resolve_model(model: PathLike) -> ResolvedModel:
     """A path, or a shipped model's name, -> the file to run and its defaults."""
     path = Path(model)
@@ -55,16 +62,18 @@ def convert_options(resolved: ResolvedModel, options=None, **overrides):
 def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, options=None,
                    backend: str = "auto", device: str = "auto", precision: str = "auto",
                    direction: str | None = None, cancel=None, on_start: Callable[[str], None] | None = None,
-                   **overrides) -> Iterator:
+                   nest_folders: bool | None = None, **overrides) -> Iterator:
     """Like `convert`, as a generator of `runtime.Progress` events ending with a `runtime.Summary`.
 
     `on_start` receives one line saying which backend runs which model, and at what scale.
+    `nest_folders`: a folder input goes to OUT/<its name>/ (default: only with several inputs).
     """
     from cyclegan_tool.runtime import make_backend, plan_many, run_convert
 
     resolved = resolve_model(model)
     opts = convert_options(resolved, options, **overrides)
-    jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts)
+    jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
+                     nest_folders=nest_folders)
     be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction)
     with be:
         if on_start:

@@ -118,3 +118,42 @@ def test_start_without_inputs_shows_error(window):
     window.start_run()
     assert window.last_error is not None and "add images" in window.last_error.text()
     assert window.worker is None
+
+
+def test_shipped_model_gives_the_cli_output_byte_for_byte(window, qtbot, tmp_path):
+    """The window offers the shipped models, keeps their training scale, and writes what the CLI writes."""
+    from click.testing import CliRunner
+
+    from cyclegan_tool.cli import cli
+
+    src = make_folder(tmp_path / "in", 2, corrupt=False)
+    Image.fromarray((np.random.default_rng(1).random((150, 100, 3)) * 255).astype(np.uint8)).save(src / "big.png")
+    names = [window.shipped_combo.itemText(i) for i in range(window.shipped_combo.count())]
+    assert "horse2zebra" in names and "zebra2horse" in names
+    window.shipped_combo.setCurrentIndex(names.index("horse2zebra"))
+    window.shipped_combo.activated.emit(names.index("horse2zebra"))
+    assert window.model_edit.text() == "horse2zebra" and "shipped model horse2zebra" in window.model_info.text()
+    assert "training scale" in window.backend_info.text()
+    drop(window.drop, [src])
+    window.output_edit.setText(str(tmp_path / "gui"))
+    window.start_run()
+    qtbot.waitUntil(lambda: window.summary is not None, timeout=60_000)
+    assert window.summary.converted == 3 and not window.summary.failed
+    res = CliRunner().invoke(cli, ["convert", "--model", "horse2zebra", str(src), str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    gui_files = sorted(p.relative_to(tmp_path / "gui" / "in") for p in (tmp_path / "gui" / "in").rglob("*.png"))
+    assert gui_files == sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*.png"))
+    for rel in gui_files:
+        assert (tmp_path / "gui" / "in" / rel).read_bytes() == (tmp_path / "cli" / rel).read_bytes(), rel
+
+
+def test_gui_without_a_display_says_why(monkeypatch):
+    from cyclegan_tool.gui import why_no_gui
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "no display" in why_no_gui()
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server there: Qt would abort the process
+    msg = why_no_gui()
+    assert msg and msg.startswith("the GUI cannot start: Qt could not open")

@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from cyclegan_tool.api import shipped_models  # the menus' single list of shipped models
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
-from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_many, run_convert
+from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_many
 from cyclegan_tool.runtime.jobs import Job
+from cyclegan_tool.runtime.select import BACKENDS
 
 MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
 SIZE_POLICIES = ("native", "shorter side", "max side")
@@ -52,15 +54,22 @@ class GuiState:
                               max_side=max_side, tile=self.tile_size if self.tile else None,
                               skip_existing=self.skip_existing).validate()
 
-    def jobs(self) -> list[Job]:
-        """Every file to convert: a folder input lands in OUTPUT/<folder name>/, a file in OUTPUT/."""
+    def require(self) -> None:
         if not self.inputs:
             raise ConfigError("add images or folders first")
         if not self.model:
-            raise ConfigError("choose a model (.plan, .onnx, .pt or .pth)")
+            raise ConfigError("choose a model (a shipped one, or a .plan, .onnx, .pt or .pth file)")
         if not self.output:
             raise ConfigError("choose an output folder")
-        return plan_many(self.inputs, self.output, self.options(), nest_folders=True)
+
+    def jobs(self) -> list[Job]:
+        """Every file to convert: a folder input lands in OUTPUT/<folder name>/, a file in OUTPUT/
+        (the planner `convert` uses; shipped models keep their training scale as in the CLI)."""
+        from cyclegan_tool.api import convert_options, resolve_model
+
+        self.require()
+        opts = convert_options(resolve_model(self.model), self.options())
+        return plan_many(self.inputs, self.output, opts, nest_folders=True)
 
     def to_settings(self) -> dict:
         d = asdict(self)
@@ -87,25 +96,35 @@ def describe_model(path: str) -> str:
     """One line about a model file: architecture, direction, precision, and how it will run."""
     from cyclegan_tool.describe import describe_artifact
 
-    desc = describe_artifact(path)
+    from cyclegan_tool.api import resolve_model
+
+    resolved = resolve_model(path)
+    desc = describe_artifact(str(resolved.path))
     gen = desc.get("generator") or {}
     direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
     precision = desc.get("precision", "fp32")
     arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
-    return f"{desc['kind']}: {arch}, {direction}, {precision}"
+    what = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
+    return f"{what}: {arch}, {direction}, {precision}"
 
 
-def backend_line(path: str, backend: str = "auto") -> str:
-    _, why = make_backend(path, backend=backend)
+def backend_line(model: str, backend: str = "auto") -> str:
+    from cyclegan_tool.api import resolve_model
+
+    resolved = resolve_model(model)
+    _, why = make_backend(resolved.path, backend=backend)
+    if resolved.scale:
+        why += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
     return why
 
 
 def run(state: GuiState, cancel: threading.Event) -> Iterator[Progress | Summary]:
-    """The conversion the window starts, as events (the same pipeline `convert` uses)."""
-    jobs = state.jobs()
-    be, _ = make_backend(state.model, backend=state.backend)
-    with be:
-        yield from run_convert(jobs, be, state.options(), cancel)
+    """The conversion the window starts, as events: `cyclegan_tool.convert_events`, as the CLI."""
+    from cyclegan_tool.api import convert_events
+
+    state.require()
+    yield from convert_events(state.inputs, state.output, model=state.model, options=state.options(),
+                              backend=state.backend, cancel=cancel, nest_folders=True)
 
 
 def error_text(e: BaseException) -> tuple[str, str]:

@@ -86,11 +86,16 @@ class MainWindow(QMainWindow):
         mrow.addWidget(self.model_edit)
         mrow.addWidget(browse)
         f.addRow("File", mrow)
+        self.shipped_combo = QComboBox()
+        self.shipped_combo.addItems(["(choose)", *logic.shipped_models()])
+        self.shipped_combo.activated.connect(
+            lambda i: self.set_model(self.shipped_combo.itemText(i)) if i > 0 else None)
+        f.addRow("Shipped", self.shipped_combo)
         self.model_info = QLabel("no model chosen")
         self.model_info.setWordWrap(True)
         f.addRow("What", self.model_info)
         self.backend_combo = QComboBox()
-        self.backend_combo.addItems(["auto", "tensorrt", "onnxruntime", "pytorch"])
+        self.backend_combo.addItems(list(logic.BACKENDS))
         self.backend_combo.currentTextChanged.connect(self._backend_changed)
         f.addRow("Backend", self.backend_combo)
         self.backend_info = QLabel("")
@@ -181,7 +186,7 @@ class MainWindow(QMainWindow):
         self.tile_check.setChecked(s.tile)
         self.tile_spin.setValue(s.tile_size)
         self.skip_check.setChecked(s.skip_existing)
-        if s.model and Path(s.model).is_file():
+        if s.model and (Path(s.model).is_file() or s.model in logic.shipped_models()):
             self._describe_model(quiet=True)
 
     def collect(self) -> logic.GuiState:
