@@ -144,8 +144,11 @@ def describe(path: str | os.PathLike) -> dict:
 
     try:
         arch, role = infer_generator_spec(state).to_dict(), "generator"
-    except CheckpointError:
-        arch, role = infer_discriminator_spec(state).to_dict(), "discriminator"
+    except CheckpointError as gen_error:
+        try:
+            arch, role = infer_discriminator_spec(state).to_dict(), "discriminator"
+        except CheckpointError:
+            raise CheckpointError(f"{path}: {gen_error}") from None
     params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
     return {"file": str(path), "kind": f"plain state_dict ({role}, reference layout)",
             role: arch, "parameters": params}

@@ -4,6 +4,7 @@ list them; nothing is ever found by file name."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -18,6 +19,17 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._families: list[tuple[re.Pattern, Callable[[re.Match], T], str]] = []
+
+    def register_family(self, pattern: str, example: str) -> Callable:
+        """Names matching `pattern` (e.g. `resnet_(\\d+)blocks`) are built by `factory(match)`;
+        they are accepted everywhere a name is read but not listed as choices."""
+
+        def deco(factory: Callable[[re.Match], T]) -> Callable[[re.Match], T]:
+            self._families.append((re.compile(pattern), factory, example))
+            return factory
+
+        return deco
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -29,6 +41,10 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        if name not in self._items:
+            for pattern, factory, _ in self._families:
+                if (m := pattern.fullmatch(name)) and (item := factory(m)) is not None:
+                    return item
         try:
             return self._items[name]
         except KeyError:

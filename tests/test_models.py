@@ -127,3 +127,45 @@ def test_unreadable_checkpoint_is_one_line_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="broken.pth: not a readable PyTorch checkpoint"):
         checkpoints.load_generator(bad)
+
+
+def test_third_party_variants_load_affine_any_blocks_any_depth(tmp_path):
+    """A vintagify-style ResNet (affine InstanceNorm, `block` instead of `conv_block`, any block
+    count) and U-Nets of any depth are read off their keys and run as the original would."""
+    import torch
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights
+
+    torch.manual_seed(0)
+    original = init_weights(build_generator(GeneratorSpec(name="resnet_4blocks", ngf=8, norm="instance_affine")),
+                            "normal", 0.2)
+    for m in original.modules():
+        if isinstance(m, torch.nn.InstanceNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5), torch.nn.init.uniform_(m.bias, -0.2, 0.2)
+    state = {k.replace(".conv_block.", ".block."): v for k, v in original.state_dict().items()}
+    assert any(".block.1.weight" in k for k in state)
+    path = tmp_path / "G_A2B_epoch33.pth"
+    torch.save(state, path)
+    loaded = checkpoints.load_generator(path)
+    assert (loaded.spec.name, loaded.spec.norm, loaded.spec.ngf) == ("resnet_4blocks", "instance_affine", 8)
+    x = torch.rand(1, 3, 32, 36) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded.net(x), original.eval()(x))
+
+    unet = build_generator(GeneratorSpec(name="unet_64", ngf=4))
+    torch.save(unet.state_dict(), tmp_path / "unet.pth")
+    assert checkpoints.load_generator(tmp_path / "unet.pth").spec.name == "unet_64"
+
+
+def test_unknown_layout_names_its_keys(tmp_path):
+    import torch
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.errors import CheckpointError
+
+    torch.save({"encoder.conv1.weight": torch.zeros(4, 3, 3, 3), "encoder.conv1.bias": torch.zeros(4)},
+               tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match="'encoder.conv1.weight'") as err:
+        checkpoints.describe(tmp_path / "odd.pth")
+    assert "not a known generator layout" in str(err.value) and "odd.pth" in str(err.value)

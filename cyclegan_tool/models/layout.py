@@ -14,10 +14,17 @@ from cyclegan_tool.models.specs import DiscriminatorSpec, GeneratorSpec
 _LEGACY_STAT = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")
 
 
+# Third-party ResNet generators name the residual branch differently; same layers, same order.
+_BLOCK_NAMES = re.compile(r"^(model\.\d+)\.(block|res_block|resblock|layers)\.")
+
+
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Remove a `module.` prefix left by DataParallel/DDP wrappers."""
+    """The reference key names: drop a `module.` prefix left by DataParallel/DDP wrappers, and
+    rename a ResNet block's branch (`model.10.block.1.weight`) to the reference `conv_block`."""
     if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module."):]: v for k, v in state.items()}
+    if any(_BLOCK_NAMES.match(k) for k in state):
+        state = {_BLOCK_NAMES.sub(r"\1.conv_block.", k): v for k, v in state.items()}
     return state
 
 
@@ -28,6 +35,9 @@ def _norm_from_keys(state: dict[str, torch.Tensor]) -> str:
         w = state.get(f"{m}.weight")
         if w is not None and w.dim() == 1 and f"{m}.running_mean" in state:
             return "batch"
+    if any(w.dim() == 1 and f"{m}.weight" in state for m in modules
+           if (w := state.get(f"{m}.weight")) is not None):
+        return "instance_affine"  # 1-D norm weights without running statistics
     # The first inner conv of every architecture carries a bias only with instance norm.
     for key in ("model.4.bias", "model.model.1.model.1.bias", "model.2.bias", "net.2.bias"):
         if key in state:
@@ -42,9 +52,9 @@ def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
     if "model.model.0.weight" in state:
         w = state["model.model.0.weight"]
         depth = 1 + max(k.count("model.") for k in state) - 2
-        name = {7: "unet_128", 8: "unet_256"}.get(depth)
-        if name is None:
-            raise CheckpointError(f"U-Net with {depth} levels is not a known generator")
+        if depth < 5:
+            raise CheckpointError(f"a U-Net with {depth} levels; at least 5 are needed")
+        name = f"unet_{2**depth}"
         out_key = "model.model.3.weight"
         # U-Net dropout sits after the last layer and leaves no key: it cannot be read
         # back, and it is inactive at inference anyway.
@@ -53,15 +63,20 @@ def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
     if "model.1.weight" in state:
         w = state["model.1.weight"]
         blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
-        name = {6: "resnet_6blocks", 9: "resnet_9blocks"}.get(len(blocks))
-        if name is None:
-            raise CheckpointError(f"ResNet generator with {len(blocks)} blocks is not a known generator")
+        if not blocks:
+            raise CheckpointError("a ResNet-style generator without residual blocks ('model.N.conv_block.*' keys)")
+        name = f"resnet_{len(blocks)}blocks"
         dropout = any(".conv_block.6.weight" in k and state[k].dim() == 4 for k in state)
         last = max(int(k.split(".")[1]) for k in state if re.match(r"model\.\d+\.weight$", k))
         return GeneratorSpec(name=name, input_nc=w.shape[1], output_nc=state[f"model.{last}.weight"].shape[0],
                              ngf=w.shape[0], norm=norm, use_dropout=dropout)
-    raise CheckpointError("the weights are not a known generator layout (no 'model.1.weight' "
-                          "or 'model.model.0.weight' key)")
+    raise CheckpointError("not a known generator layout: a ResNet generator starts with 'model.1.weight', a "
+                          "U-Net with 'model.model.0.weight'; this file's keys begin " + _first_keys(state))
+
+
+def _first_keys(state: dict) -> str:
+    keys = list(state)
+    return ", ".join(f"'{k}'" for k in keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
 
 
 def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpec:
@@ -76,7 +91,8 @@ def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpe
         n_layers = len(convs) - 2
         name = "basic" if n_layers == 3 else "n_layers"
         return DiscriminatorSpec(name=name, input_nc=w.shape[1], ndf=w.shape[0], n_layers=n_layers, norm=norm)
-    raise CheckpointError("the weights are not a known discriminator layout")
+    raise CheckpointError("not a known discriminator layout: a PatchGAN starts with 'model.0.weight', a pixel "
+                          "discriminator with 'net.0.weight'; this file's keys begin " + _first_keys(state))
 
 
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

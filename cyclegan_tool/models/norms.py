@@ -17,6 +17,12 @@ def instance_norm(num_features: int) -> nn.Module:
     return nn.InstanceNorm2d(num_features, affine=False, track_running_stats=False)
 
 
+@NORMS.register("instance_affine")
+def instance_norm_affine(num_features: int) -> nn.Module:
+    # Instance norm with a learned scale and shift, as many third-party CycleGANs use.
+    return nn.InstanceNorm2d(num_features, affine=True, track_running_stats=False)
+
+
 @NORMS.register("batch")
 def batch_norm(num_features: int) -> nn.Module:
     return nn.BatchNorm2d(num_features, affine=True, track_running_stats=True)
@@ -34,4 +40,4 @@ def conv_bias(norm: str) -> bool:
     and, as a quirk we keep for key compatibility, `none` also gets no bias.
     """
     NORMS.get(norm)
-    return norm == "instance"
+    return norm in ("instance", "instance_affine")

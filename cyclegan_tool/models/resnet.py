@@ -99,3 +99,10 @@ def resnet_9blocks(spec: GeneratorSpec) -> nn.Module:
 @GENERATORS.register("resnet_6blocks")
 def resnet_6blocks(spec: GeneratorSpec) -> nn.Module:
     return ResnetGenerator(spec, n_blocks=6)
+
+
+@GENERATORS.register_family(r"resnet_(\d+)blocks", "resnet_12blocks")
+def resnet_nblocks(match):
+    """Any block count (third-party checkpoints): `resnet_<n>blocks`."""
+    n = int(match.group(1))
+    return (lambda spec: ResnetGenerator(spec, n_blocks=n)) if n >= 1 else None

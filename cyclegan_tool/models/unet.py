@@ -76,3 +76,11 @@ def unet_128(spec: GeneratorSpec) -> nn.Module:
 @GENERATORS.register("unet_256")
 def unet_256(spec: GeneratorSpec) -> nn.Module:
     return UnetGenerator(spec, num_downs=8)
+
+
+@GENERATORS.register_family(r"unet_(\d+)", "unet_64")
+def unet_any(match):
+    """Any depth (third-party checkpoints): `unet_<2^d>` for d >= 5 levels."""
+    size = int(match.group(1))
+    depth = size.bit_length() - 1
+    return (lambda spec: UnetGenerator(spec, num_downs=depth)) if size == 2**depth and depth >= 5 else None
