@@ -20,7 +20,7 @@ from cyclegan_tool.models.layout import infer_generator_spec, strip_prefix
 def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:
     import onnx
 
-    from cyclegan_tool.export.onnx_export import read_metadata
+    from cyclegan_tool.onnx_metadata import read_metadata
 
     try:
         model = onnx.load(str(path))

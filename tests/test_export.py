@@ -16,7 +16,8 @@ from cyclegan_tool import checkpoints
 from cyclegan_tool.cli import cli
 from cyclegan_tool.errors import ExportError
 from cyclegan_tool.export import parity
-from cyclegan_tool.export.onnx_export import export_onnx, read_metadata
+from cyclegan_tool.export.onnx_export import export_onnx
+from cyclegan_tool.onnx_metadata import read_metadata
 from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights
 
 

@@ -4,7 +4,6 @@ I/O `input`/`output`, dynamic batch/height/width, and metadata describing the mo
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.models import pad_multiple
+from cyclegan_tool.onnx_metadata import read_metadata, set_metadata
 
 INPUT, OUTPUT = "input", "output"
 MIN_OPSET = 17
-META_PREFIX = "cyclegan_tool."
 
 
 class _ReflectPad(torch.autograd.Function):
@@ -135,28 +134,6 @@ def tidy(model):
     del graph.node[:]
     graph.node.extend(keep)
     return model
-
-
-def set_metadata(model, meta: dict) -> None:
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key = META_PREFIX + key
-        entry.value = value if isinstance(value, str) else json.dumps(value)
-    model.producer_name = "cyclegan-tool"
-    model.producer_version = __version__
-
-
-def read_metadata(model) -> dict:
-    meta = {}
-    for entry in model.metadata_props:
-        if entry.key.startswith(META_PREFIX):
-            key = entry.key[len(META_PREFIX):]
-            try:
-                meta[key] = json.loads(entry.value)
-            except json.JSONDecodeError:
-                meta[key] = entry.value
-    return meta
 
 
 def save_model(model, path: str | os.PathLike) -> Path:

@@ -77,10 +77,9 @@ def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, 
     t0 = time.perf_counter()
     cache = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
     if extractor is None:
-        import torch
+        from cyclegan_tool.devices import resolve_device
 
-        dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-        extractor = FeatureExtractor(device=dev)
+        extractor = FeatureExtractor(device=str(resolve_device(device)))
     results = []
     for label, direction, given, real in pairs:
         real_feats = folder_features(real, extractor, cache_dir=cache, progress=_stage(progress, f"{label} real"))

@@ -23,9 +23,9 @@ def run_on_devices(devices: str, argv: list[str]) -> int:
     ids = [d.strip() for d in devices.split(",") if d.strip()]
     if not ids or not all(d.isdigit() for d in ids):
         raise ConfigError(f"--devices '{devices}': give GPU indices such as 0,1")
-    import torch
+    from cyclegan_tool.devices import cuda_count
 
-    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    have = cuda_count()
     missing = [d for d in ids if int(d) >= have]
     if missing:
         raise ConfigError(f"--devices {devices}: this machine has {have} CUDA GPU(s), so no GPU "

@@ -3,32 +3,18 @@ and a check that the provider asked for is the one running."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import BackendError, MissingDependencyError
-from cyclegan_tool.export.onnx_export import META_PREFIX
 from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.onnx_metadata import from_map, require
 from cyclegan_tool.runtime.base import Backend, ModelInfo
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
-
-
-def onnx_metadata(custom_map: dict[str, str], path: Path) -> dict:
-    meta = {}
-    for key, value in custom_map.items():
-        if key.startswith(META_PREFIX):
-            try:
-                meta[key[len(META_PREFIX):]] = json.loads(value)
-            except json.JSONDecodeError:
-                meta[key[len(META_PREFIX):]] = value
-    if "generator" not in meta:
-        raise BackendError(f"{path}: no cyclegan-tool metadata in this ONNX file; export it with "
-                           "`cyclegan-tool export` so the runtime knows its conventions")
-    return meta
 
 
 class OnnxRuntimeBackend(Backend):
@@ -46,14 +32,15 @@ class OnnxRuntimeBackend(Backend):
         if not self.path.is_file():
             raise BackendError(f"{self.path}: no such file")
         available = ort.get_available_providers()
-        want_cuda = self.device_name.startswith("cuda") or (
-            self.device_name == "auto" and CUDA in available and torch.cuda.is_available())
+        if self.device_name == "auto":  # the GPU only where this ONNX Runtime can use it
+            self.device = resolve_device("auto" if CUDA in available else "cpu")
+        else:
+            self.device = resolve_device(self.device_name)
+        want_cuda = self.device.type == "cuda"
         if want_cuda and CUDA not in available:
             raise BackendError(f"--device {self.device_name}: this ONNX Runtime has no CUDA provider "
                                f"(it has {', '.join(available)}); install onnxruntime-gpu or use --device cpu")
         provider = CUDA if want_cuda else CPU
-        self.device = torch.device(self.device_name if self.device_name.startswith("cuda:") else
-                                   ("cuda:0" if want_cuda else "cpu"))
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if self.threads:
@@ -66,7 +53,7 @@ class OnnxRuntimeBackend(Backend):
         running = self.session.get_providers()[0]
         if running != provider:
             raise BackendError(f"asked ONNX Runtime for {provider} but it runs {running}")
-        meta = onnx_metadata(self.session.get_modelmeta().custom_metadata_map, self.path)
+        meta = require(from_map(self.session.get_modelmeta().custom_metadata_map), self.path)
         inp = self.session.get_inputs()[0]
         self.input_name, self.output_name = inp.name, self.session.get_outputs()[0].name
         self.np_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
+from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.runtime.base import Backend
@@ -26,8 +26,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}")
     if backend != "auto" and backend != kind:
         raise ConfigError(f"--backend {backend} cannot run {path.name}; a {path.suffix} file runs on {kind}")
-    cuda = torch.cuda.is_available()
-    where = "CUDA" if (device.startswith("cuda") or (device == "auto" and cuda)) else "CPU"
+    where = "CUDA" if resolve_device(device).type == "cuda" else "CPU"
     if kind == "tensorrt":
         from cyclegan_tool.runtime.trt_backend import TensorRTBackend
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from cyclegan_tool import checkpoints
+from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import BackendError
 from cyclegan_tool.models import GeneratorSpec, pad_multiple
 from cyclegan_tool.runtime.base import Backend, ModelInfo
@@ -24,8 +25,6 @@ class TorchBackend(Backend):
         self.device_name, self.precision, self.channels_last = device, precision, channels_last
 
     def _open(self) -> ModelInfo:
-        from cyclegan_tool.train.distributed import resolve_device
-
         self.device = resolve_device(self.device_name)
         precision = self.precision
         if precision == "auto":

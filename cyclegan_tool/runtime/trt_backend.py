@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from cyclegan_tool.devices import cuda_count, resolve_device
 from cyclegan_tool.errors import BackendError
 from cyclegan_tool.export import sidecar, trt_libs
 from cyclegan_tool.models import GeneratorSpec
@@ -46,8 +47,8 @@ class TensorRTBackend(Backend):
             raise BackendError(f"{self.path}: no such file")
         info = sidecar.read(self.path)
         lib = trt_libs.load(info["library"]["key"])
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda:0" if self.device_name in ("auto", "cuda") else self.device_name)
+        if cuda_count():
+            self.device = resolve_device("cuda" if self.device_name == "auto" else self.device_name)
             torch.cuda.set_device(self.device)
         check_compatible(info, lib, sidecar.current_gpu(), self.path)
         trt = lib.module

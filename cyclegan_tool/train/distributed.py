@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -24,24 +24,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` -> cuda:LOCAL_RANK when CUDA is present, else cpu. Asking for CUDA without it fails."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device '{name}' is not a device (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-        if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
-    return device
 
 
 def init(device_name: str) -> tuple[DistInfo, torch.device]:
