@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import tiny_config, write_domain
+from conftest import tiny_config
 from PIL import Image
 
 from cyclegan_tool.cli import cli

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan_tool.cli import cli
-from cyclegan_tool.errors import BackendError, ConfigError
+from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.export import parity
 from cyclegan_tool.runtime import ConvertOptions, Summary, make_backend, plan_jobs, run_convert
 

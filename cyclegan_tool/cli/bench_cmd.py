@@ -7,10 +7,12 @@ import time
 
 import click
 
+from cyclegan_tool.runtime.select import BACKENDS
+
 
 @click.command()
 @click.argument("model")
-@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "pytorch"]), default="auto")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto")
 @click.option("--size", "sizes", multiple=True, default=["256"], show_default=True,

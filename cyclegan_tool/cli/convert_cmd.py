@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import click
 
+from cyclegan_tool.runtime.select import BACKENDS
+
 from cyclegan_tool.cli.options import options_from
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.runtime.options import ConvertOptions
@@ -42,7 +44,7 @@ def without_option(argv: list[str], name: str) -> list[str]:
 @click.option("--onnx", type=click.Path(dir_okay=False), help="ONNX model from `cyclegan-tool export`.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Our .pt checkpoint or a reference .pth.")
 @click.option("--model", help="A model shipped with the tool (see `cyclegan-tool models`).")
-@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "pytorch"]), default="auto",
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto",
               show_default=True, help="Inference backend; auto picks it from the file and the machine.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto", show_default=True,

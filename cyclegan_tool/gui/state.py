@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from cyclegan_tool.api import shipped_models  # the menus' single list of shipped models
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
 from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_many
 from cyclegan_tool.runtime.jobs import Job
-from cyclegan_tool.runtime.select import BACKENDS
 
 MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
 SIZE_POLICIES = ("native", "shorter side", "max side")
