@@ -32,9 +32,11 @@ def cases(data: Path, candidates: list[tuple[str, str]]) -> list[tuple[str, dict
         ("shipped `horse2zebra` (the same 50 testA)", dict(model="horse2zebra", source=test_a, limit=50, real=test_b),
          f"--model horse2zebra --source {test_a} --limit 50 --real {test_b}"),
     ]
-    for name, model in candidates:
-        rows.append((f"{name} (the same 50 testA)", dict(model=model, source=test_a, limit=50, real=test_b),
-                     f"--model {model} --source {test_a} --limit 50 --real {test_b}"))
+    for name, model in candidates:  # NAME=MODEL or NAME=MODEL@SIZE (run at that shorter side)
+        model, _, size = model.partition("@")
+        extra, flag = ({"size": int(size)}, f" --size {size}") if size else ({}, "")
+        rows.append((f"{name} (the same 50 testA)", dict(model=model, source=test_a, limit=50, real=test_b, **extra),
+                     f"--model {model} --source {test_a} --limit 50 --real {test_b}{flag}"))
     rows += [
         ("unchanged inputs (all 120 testA)", dict(fake=test_a, real=test_b), f"--fake {test_a} --real {test_b}"),
         ("shipped `horse2zebra` (all 120 testA)", dict(model="horse2zebra", source=test_a, real=test_b),
@@ -50,12 +52,17 @@ def cases(data: Path, candidates: list[tuple[str, str]]) -> list[tuple[str, dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--candidate", action="append", default=[], help="NAME=MODEL: another model to score")
+    ap.add_argument("--candidate", action="append", default=[],
+                    help="NAME=MODEL or NAME=MODEL@SIZE: another model to score (at that shorter side)")
+    ap.add_argument("--only-candidates", action="store_true", help="score the candidates only")
     ap.add_argument("--dry-run", action="store_true", help="print the table, do not write docs/QUALITY.md")
     args = ap.parse_args()
     candidates = [tuple(c.split("=", 1)) for c in args.candidate]
     rows, payload = [], []
-    for label, kwargs, cli in cases(args.data, candidates):
+    todo = cases(args.data, candidates)
+    if args.only_candidates:
+        todo = [c for c in todo if any(c[0].startswith(f"{name} (") for name, _ in candidates)]
+    for label, kwargs, cli in todo:
         t0 = time.perf_counter()
         r = ct.evaluate(**kwargs).results[0]
         print(f"{label}: FID {r.fid:.1f} KID {r.kid:.4f} +- {r.kid_std:.4f} ({time.perf_counter() - t0:.0f}s)",

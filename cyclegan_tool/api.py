@@ -70,8 +70,15 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
     """
     from cyclegan_tool.runtime import make_backend, plan_many, run_convert
 
+    from cyclegan_tool.runtime.multi import shard_from_env
+
     resolved = resolve_model(model)
     opts = convert_options(resolved, options, **overrides)
+    env = shard_from_env()
+    if env and opts.shard == (0, 1):  # under torchrun: this rank's share, on its own GPU
+        (rank, world), local = env
+        opts = replace(opts, shard=(rank, world))
+        device = f"cuda:{local}" if device == "auto" else device
     jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
                      nest_folders=nest_folders)
     be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction)
@@ -168,27 +175,35 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
                         seconds=time.perf_counter() - t0)
 
 
-def train(dataroot: PathLike, *, resume: bool = False, reporter=None, **options) -> Path:
+def train(dataroot: PathLike, *, resume: bool = False, reporter=None, changed: frozenset[str] | None = None,
+          **options) -> Path:
     """Train (or `resume`) a CycleGAN on DATAROOT/trainA and trainB; returns the run folder.
-    `options` are `TrainConfig` fields (netG, n_epochs, amp, eval_every, ...)."""
+
+    `options` are `TrainConfig` fields (netG, n_epochs, amp, eval_every, ...); `changed` names
+    those the user set on purpose (default: all given), which on `resume` may override the run's
+    runtime settings or extend its schedule. `reporter` receives progress (train.trainer.Reporter).
+    """
     from cyclegan_tool.train.config import TrainConfig
     from cyclegan_tool.train.trainer import train as run_training
 
     cfg = TrainConfig(dataroot=str(dataroot), **options)
-    return run_training(cfg, resume=resume, reporter=reporter, changed=frozenset(options))
+    return run_training(cfg, resume=resume, reporter=reporter,
+                        changed=frozenset(options) if changed is None else changed)
 
 
 def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, model: PathLike | None = None,
              source: PathLike | None = None, dataroot: PathLike | None = None, direction: str | None = None,
              limit: int | None = None, fake_pattern: str | None = None, cache_dir: PathLike | None | bool = True,
-             device: str = "auto", extractor=None, progress=None):
+             device: str = "auto", size: int | None = None, extractor=None, progress=None):
     """FID and KID of translated images against real ones; returns a `metrics.report.EvalReport`.
 
     Either `fake` and `real` folders; or a `model` with a `source` folder (translated first)
     and the `real` target folder; or a `model` and a `dataroot` with testA/ and testB/ (both
     directions when the model holds both). `limit` takes the first N source/fake images.
     `cache_dir=True` caches the real folders' features in the user cache, a path there,
-    None or False nowhere. `progress(stage, done, total)` is called as work proceeds.
+    None or False nowhere. `size` runs the model at that shorter side (outputs resized back
+    to the input size), as `convert --size N --keep-size`; shipped models default to their
+    training scale. `progress(stage, done, total)` is called as work proceeds.
     """
     from cyclegan_tool.metrics.report import run_evaluation
 
@@ -203,7 +218,9 @@ def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, mode
     else:
         raise ConfigError("give --fake and --real, or --model with --source and --real (or --dataroot)")
     def translate(inputs, out, model_direction):
-        return convert_events(inputs, out, model=model, direction=model_direction, device=device, format="png")
+        sized = {"size": size, "keep_size": True} if size else {}
+        return convert_events(inputs, out, model=model, direction=model_direction, device=device, format="png",
+                              **sized)
 
     return run_evaluation(pairs, translate=translate, limit=limit, fake_pattern=fake_pattern, cache_dir=cache_dir,
                           device=device, extractor=extractor, progress=progress)

@@ -215,6 +215,9 @@ def test_evaluate_a_model_on_a_source_folder(tmp_path, tiny_onnx, standin):
     r = report.results[0]
     assert (r.label, r.n_fake, r.n_real) == ("a2b", 4, 6) and r.fid > 0
     assert list((tmp_path / "src").iterdir()) and len(list((tmp_path / "src").iterdir())) == 5  # inputs untouched
+    small = ct.evaluate(model=tiny_onnx, source=tmp_path / "src", real=tmp_path / "real", limit=4, cache_dir=None,
+                        size=16).results[0]
+    assert small.n_fake == 4 and small.fid != r.fid  # run at another scale, scored at the input size
 
 
 def test_evaluate_both_directions_of_a_checkpoint(tmp_path, dataroot, standin):

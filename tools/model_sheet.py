@@ -2,26 +2,25 @@
 
 For each of the first N horse2zebra testA images that have a published output in
 ../shared/data/reference_outputs/horse2zebra_pretrained_AtoB/: input | ours | published.
+The translation runs through `cyclegan_tool.convert`, exactly as `convert --model` runs it.
 Figures: mean absolute difference (0-255) of ours vs. published, next to input vs. published
 as the baseline (how far "doing nothing" is from the published zebras).
 
-    python tools/model_sheet.py --model horse2zebra --out docs/horse2zebra_sheet.jpg
+    python tools/model_sheet.py --model horse2zebra --out docs/horse2zebra_sheet.png
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cyclegan_tool.conventions import batch_to_arrays
+import cyclegan_tool as ct
 from cyclegan_tool.imageio import decode
-from cyclegan_tool.runtime import ConvertOptions, make_backend
-from cyclegan_tool.runtime.translate import finish, pad_batch, prepare
-from cyclegan_tool.zoo import catalogue, model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT.parent / "shared" / "data" / "reference_outputs" / "horse2zebra_pretrained_AtoB"
@@ -30,22 +29,20 @@ REF = ROOT.parent / "shared" / "data" / "reference_outputs" / "horse2zebra_pretr
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="horse2zebra")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "horse2zebra_sheet.jpg"))
-    ap.add_argument("--rows", type=int, default=8)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "horse2zebra_sheet.png"))
+    ap.add_argument("--rows", type=int, default=6)
+    ap.add_argument("--size", type=int, help="run at this shorter side (default: as convert --model does)")
     args = ap.parse_args()
     reals = sorted(REF.glob("*_real.png"))
-    backend, _ = make_backend(model_file(args.model), device="cpu")
-    scale = catalogue()[args.model].get("size")  # as `convert --model` runs it
-    opts = ConvertOptions(size=scale, keep_size=True) if scale else ConvertOptions()
     ours_vs_ref, input_vs_ref, rows = [], [], []
-    with backend:
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"size": args.size, "keep_size": True} if args.size else {}
+        summary = ct.convert(reals, tmp, model=args.model, format="png", **extra)
+        assert not summary.failed, summary.failed
         for real_path in reals:
-            fake_path = real_path.with_name(real_path.name.replace("_real", "_fake"))
-            img = decode(real_path)
-            real = img.rgb
-            prep = prepare(img, backend.info, opts)
-            ours = batch_to_arrays(finish(backend.infer(pad_batch([prep.x], prep.padded)), prep))[0]
-            ref = decode(fake_path).rgb
+            real = decode(real_path).rgb
+            ours = decode(Path(tmp) / real_path.name).rgb
+            ref = decode(real_path.with_name(real_path.name.replace("_real", "_fake"))).rgb
             ours_vs_ref.append(float(np.abs(ours.astype(int) - ref.astype(int)).mean()))
             input_vs_ref.append(float(np.abs(real.astype(int) - ref.astype(int)).mean()))
             if len(rows) < args.rows:
@@ -58,7 +55,7 @@ def main() -> None:
     out = Image.new("RGB", (sheet.shape[1], sheet.shape[0] + 28), "white")
     out.paste(header, (0, 0))
     out.paste(Image.fromarray(sheet), (0, 28))
-    out.save(args.out, quality=90)
+    out.save(args.out, optimize=True)
     figures = {"images": len(reals), "mae_ours_vs_published": round(float(np.mean(ours_vs_ref)), 2),
                "mae_input_vs_published": round(float(np.mean(input_vs_ref)), 2),
                "closer_than_input": sum(o < i for o, i in zip(ours_vs_ref, input_vs_ref))}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import click
 
@@ -69,11 +68,8 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
         sys.exit(run_on_devices(devices, without_option(sys.argv[1:], "--devices")))
     opts = ConvertOptions(**options, shard=_parse_shard(shard))
     env = shard_from_env()
-    if env and not shard:
-        (rank, world), local = env
-        opts = replace(opts, shard=(rank, world))
-        device = f"cuda:{local}" if device == "auto" else device
-    quiet = opts.shard[1] > 1 and opts.shard[0] > 0
+    rank = env[0][0] if env and not shard else opts.shard[0]
+    quiet = rank > 0  # of several shares, only the first reports
     events = convert_events(inp, out, model=given[0], options=opts, backend=backend, device=device,
                             precision=precision, direction=direction,
                             on_start=None if quiet else (lambda line: click.echo(line, err=True)))

@@ -40,12 +40,14 @@ class _Bars:
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Only this direction of a checkpoint.")
 @click.option("--limit", type=click.IntRange(min=2), help="Only the first N source (or --fake) images, sorted.")
 @click.option("--fake-glob", help="Only files matching this pattern in --fake or --source, e.g. '*_fake.png'.")
+@click.option("--size", type=click.IntRange(min=8), help="With --model: run it at this shorter side, outputs resized "
+              "back (shipped models default to their training scale).")
 @click.option("--device", default="auto", show_default=True, help="Where the networks run: auto, cpu, cuda.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Where real-folder features are cached (default: the user cache).")
 @click.option("--no-cache", is_flag=True, help="Do not cache or reuse real-folder features.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (fid, kid, kid_std, n_fake, n_real, ...).")
-def evaluate(fake, real, model, source, dataroot, direction, limit, fake_glob, device, cache_dir, no_cache,
+def evaluate(fake, real, model, source, dataroot, direction, limit, fake_glob, size, device, cache_dir, no_cache,
              as_json) -> None:
     """FID and KID (standard FID Inception-v3 features) of translated images against real ones.
 
@@ -60,7 +62,7 @@ def evaluate(fake, real, model, source, dataroot, direction, limit, fake_glob, d
     try:
         report = run(fake=fake, real=real, model=model, source=source, dataroot=dataroot, direction=direction,
                      limit=limit, fake_pattern=fake_glob, cache_dir=None if no_cache else (cache_dir or True),
-                     device=device, progress=bars)
+                     device=device, size=size, progress=bars)
     finally:
         bars.close()
     if as_json:

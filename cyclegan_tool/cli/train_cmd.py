@@ -55,11 +55,10 @@ def train(ctx: click.Context, dataroot: str, resume: bool, **options) -> None:
     LSGAN, cycle lambda 10, identity 0.5, pool 50, Adam 2e-4, 100 + 100 epochs).
     Multi-GPU: torchrun --nproc-per-node N -m cyclegan_tool train DATAROOT ...
     """
-    from cyclegan_tool.train.trainer import train as run_training
-
     from click.core import ParameterSource
 
-    cfg = TrainConfig(dataroot=dataroot, **options)
+    from cyclegan_tool.api import train as run_training
+
     changed = frozenset(k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE)
-    run_dir = run_training(cfg, resume=resume, reporter=ProgressBar(), changed=changed)
+    run_dir = run_training(dataroot, resume=resume, reporter=ProgressBar(), changed=changed, **options)
     click.echo(f"done: {run_dir}/latest.pt  (next: cyclegan-tool export {run_dir}/latest.pt -o model.onnx)")
