@@ -101,6 +101,24 @@ def convert(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: Path
     return summary
 
 
+def describe_model(model: PathLike, *, backend: str = "auto", device: str = "auto") -> dict:
+    """{"what": architecture, direction, precision; "how": the backend and scale it will run
+    with; "artifact": everything `cyclegan-tool info` says} for any model `convert` takes."""
+    from cyclegan_tool.describe import describe_artifact
+    from cyclegan_tool.runtime import make_backend
+
+    resolved = resolve_model(model)
+    desc = describe_artifact(str(resolved.path))
+    gen = desc.get("generator") or {}
+    direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
+    arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
+    kind = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
+    _, how = make_backend(resolved.path, backend=backend, device=device)
+    if resolved.scale:
+        how += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
+    return {"what": f"{kind}: {arch}, {direction}, {desc.get('precision', 'fp32')}", "how": how, "artifact": desc}
+
+
 def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
                direction: str | None = None):
     """An opened inference backend for any model `convert` takes (use it as a context manager):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
-from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, make_backend, plan_many
+from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, plan_many
 from cyclegan_tool.runtime.jobs import Job
 
 MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
@@ -90,30 +90,18 @@ class GuiState:
         return replace(self, **values)
 
 
-def describe_model(path: str) -> str:
-    """One line about a model file: architecture, direction, precision, and how it will run."""
-    from cyclegan_tool.describe import describe_artifact
+def describe_model(model: str) -> str:
+    """One line about a model: what it is (architecture, direction, precision)."""
+    from cyclegan_tool.api import describe_model as describe
 
-    from cyclegan_tool.api import resolve_model
-
-    resolved = resolve_model(path)
-    desc = describe_artifact(str(resolved.path))
-    gen = desc.get("generator") or {}
-    direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
-    precision = desc.get("precision", "fp32")
-    arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
-    what = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
-    return f"{what}: {arch}, {direction}, {precision}"
+    return describe(model)["what"]
 
 
 def backend_line(model: str, backend: str = "auto") -> str:
-    from cyclegan_tool.api import resolve_model
+    """One line about how the model will run (backend, device, scale)."""
+    from cyclegan_tool.api import describe_model as describe
 
-    resolved = resolve_model(model)
-    _, why = make_backend(resolved.path, backend=backend)
-    if resolved.scale:
-        why += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
-    return why
+    return describe(model, backend=backend)["how"]
 
 
 def run(state: GuiState, cancel: threading.Event) -> Iterator[Progress | Summary]:

@@ -11,9 +11,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from cyclegan_tool.api import shipped_models
 from cyclegan_tool.gui import state as logic
 from cyclegan_tool.gui.worker import ConvertWorker, start
 from cyclegan_tool.runtime.options import OUTPUT_FORMATS as FORMATS
+from cyclegan_tool.runtime.select import BACKENDS
 
 
 class DropList(QListWidget):
@@ -87,7 +89,7 @@ class MainWindow(QMainWindow):
         mrow.addWidget(browse)
         f.addRow("File", mrow)
         self.shipped_combo = QComboBox()
-        self.shipped_combo.addItems(["(choose)", *logic.shipped_models()])
+        self.shipped_combo.addItems(["(choose)", *shipped_models()])
         self.shipped_combo.activated.connect(
             lambda i: self.set_model(self.shipped_combo.itemText(i)) if i > 0 else None)
         f.addRow("Shipped", self.shipped_combo)
@@ -95,7 +97,7 @@ class MainWindow(QMainWindow):
         self.model_info.setWordWrap(True)
         f.addRow("What", self.model_info)
         self.backend_combo = QComboBox()
-        self.backend_combo.addItems(list(logic.BACKENDS))
+        self.backend_combo.addItems(list(BACKENDS))
         self.backend_combo.currentTextChanged.connect(self._backend_changed)
         f.addRow("Backend", self.backend_combo)
         self.backend_info = QLabel("")
@@ -186,7 +188,7 @@ class MainWindow(QMainWindow):
         self.tile_check.setChecked(s.tile)
         self.tile_spin.setValue(s.tile_size)
         self.skip_check.setChecked(s.skip_existing)
-        if s.model and (Path(s.model).is_file() or s.model in logic.shipped_models()):
+        if s.model and (Path(s.model).is_file() or s.model in shipped_models()):
             self._describe_model(quiet=True)
 
     def collect(self) -> logic.GuiState:
