@@ -146,11 +146,12 @@ class ExportReport:
 def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: PathLike | None = None,
            direction: str | None = None, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
            fp16: bool = False, opset: int = 17, check: bool = True, trt: str = "auto",
-           min_shape: str = "1x3x64x64", opt_shape: str = "4x3x256x256", max_shape: str = "8x3x1024x1024",
+           min_shape: str | None = None, opt_shape: str | None = None, max_shape: str | None = None,
            workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = ()) -> ExportReport:
     """A generator (our .pt or a reference .pth) -> ONNX, parity-checked, and with `engine` a
     TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,
-    and an existing file there is never replaced."""
+    and an existing file there is never replaced. Profile shapes are NxCxHxW strings; unset,
+    they are `trt_build.DEFAULT_PROFILE` with the model's input channels."""
     import time
 
     from cyclegan_tool import checkpoints
@@ -171,13 +172,21 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
     loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec)
     cfg = None
     if engine:  # check the profile before any work
-        from cyclegan_tool.export.trt_build import EngineConfig, parse_shape
+        from cyclegan_tool.export.trt_build import DEFAULT_PROFILE, EngineConfig, parse_shape
         from cyclegan_tool.models import pad_multiple
 
-        cfg = EngineConfig(min_shape=parse_shape(min_shape), opt_shape=parse_shape(opt_shape),
-                           max_shape=parse_shape(max_shape), workspace_mib=workspace_mib, library=trt,
+        nc = loaded.spec.input_nc
+
+        def shape(text: str | None, key: str):
+            if text:
+                return parse_shape(text)
+            n, _, h, w = DEFAULT_PROFILE[key]
+            return (n, nc, h, w)
+
+        cfg = EngineConfig(min_shape=shape(min_shape, "min"), opt_shape=shape(opt_shape, "opt"),
+                           max_shape=shape(max_shape, "max"), workspace_mib=workspace_mib, library=trt,
                            compute_capabilities=tuple(compute_capabilities))
-        cfg.validate(pad_multiple(loaded.spec))
+        cfg.validate(pad_multiple(loaded.spec), nc)
     onnx_path = Path(output) if output else Path(engine).with_suffix(".onnx")
     if not output and onnx_path.exists():
         raise ConfigError(f"{onnx_path} exists and the engine's ONNX would replace it; give -o to say where "
@@ -194,19 +203,30 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
 
 
 def train(dataroot: PathLike, *, resume: bool = False, reporter=None, changed: frozenset[str] | None = None,
+          preset: str | None = None, patchgan: bool | None = None, identity: bool | None = None,
           **options) -> Path:
     """Train (or `resume`) a CycleGAN on DATAROOT/trainA and trainB; returns the run folder.
 
     `options` are `TrainConfig` fields (netG, n_epochs, amp, eval_every, ...); `changed` names
     those the user set on purpose (default: all given), which on `resume` may override the run's
-    runtime settings or extend its schedule. `reporter` receives progress (train.trainer.Reporter).
+    runtime settings or extend its schedule. `preset` (`train.presets.PRESETS`, e.g.
+    "keras-colorize") fills in every option not in `changed`; `patchgan` and `identity` are its
+    switches. `reporter` receives progress (train.trainer.Reporter).
     """
     from cyclegan_tool.train.config import TrainConfig
     from cyclegan_tool.train.trainer import train as run_training
 
+    changed = frozenset(options) if changed is None else changed
+    if preset and not resume:
+        from cyclegan_tool.train.presets import preset_options
+
+        recipe = preset_options(preset, patchgan=patchgan, identity=identity)
+        options = {**options, **{k: v for k, v in recipe.items() if k not in changed}}
+        changed = changed | frozenset(recipe)
+    elif patchgan is not None or identity is not None:
+        raise ConfigError("--patchgan and --identity are switches of a --preset (a resumed run keeps its own)")
     cfg = TrainConfig(dataroot=str(dataroot), **options)
-    return run_training(cfg, resume=resume, reporter=reporter,
-                        changed=frozenset(options) if changed is None else changed)
+    return run_training(cfg, resume=resume, reporter=reporter, changed=changed)
 
 
 def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, model: PathLike | None = None,

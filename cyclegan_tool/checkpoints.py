@@ -52,6 +52,21 @@ def is_tool_checkpoint(obj: dict) -> bool:
 REQUIRED = {"arch": ("generator", "discriminator"), "networks": ("gen_a2b", "gen_b2a", "disc_a", "disc_b")}
 
 
+def arch_entry(generator: GeneratorSpec, disc_b, disc_a) -> dict:
+    """A checkpoint's `arch`: the A -> B generator and the discriminator of domain B (as version 1
+    wrote them), plus the discriminator of domain A where its channels differ."""
+    arch = {"generator": generator.to_dict(), "discriminator": disc_b.to_dict()}
+    if disc_a != disc_b:
+        arch["discriminator_a"] = disc_a.to_dict()
+    return arch
+
+
+def generator_spec(obj: dict, direction: str) -> GeneratorSpec:
+    """The spec of a checkpoint's generator for `direction` (B -> A swaps the channels)."""
+    spec = GeneratorSpec.from_dict(obj["arch"]["generator"])
+    return spec.reversed() if direction == "b2a" else spec
+
+
 def check_complete(obj: dict, path: str | os.PathLike) -> dict:
     """A cyclegan-tool checkpoint with every part this version reads, else a CheckpointError
     naming what is missing (a truncated or hand-made file)."""
@@ -104,7 +119,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     if is_tool_checkpoint(obj):
         check_complete(obj, path)
         direction = direction or "a2b"
-        spec = GeneratorSpec.from_dict(obj["arch"]["generator"])
+        spec = generator_spec(obj, direction)
         state = obj["networks"][f"gen_{direction}"]
         origin, epoch = "cyclegan-tool", obj.get("epoch")
     else:

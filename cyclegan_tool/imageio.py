@@ -147,7 +147,8 @@ FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "
 
 def encode(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
            *, quality: int = 95) -> bytes:
-    """Encode uint8 [H, W, 3] (+ alpha) for the format `path`'s extension names.
+    """Encode uint8 [H, W, 3] (RGB) or [H, W, 1] (grayscale) (+ alpha) for the format
+    `path`'s extension names.
 
     Alpha is kept where the format has it (PNG, WebP, TIFF) and dropped for JPEG and BMP.
     """
@@ -159,7 +160,8 @@ def encode(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = 
     fmt = FORMATS.get(ext)
     if fmt is None:
         raise DataError(f"{path}: cannot write format '.{ext}'")
-    im = Image.fromarray(rgb, "RGB")
+    gray = rgb.ndim == 2 or rgb.shape[-1] == 1
+    im = Image.fromarray(rgb.reshape(rgb.shape[:2]), "L") if gray else Image.fromarray(rgb, "RGB")
     if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
         im.putalpha(Image.fromarray(to_uint8(alpha) if alpha.dtype != np.uint8 else alpha, "L"))
     buf = io.BytesIO()

@@ -79,6 +79,6 @@ def generator_weights(source: str, direction: str = "a2b") -> tuple[GeneratorSpe
         return _onnx_weights(path)
     obj = checkpoints.read(path)
     if checkpoints.is_tool_checkpoint(obj):
-        return GeneratorSpec.from_dict(obj["arch"]["generator"]), obj["networks"][f"gen_{direction}"]
+        return checkpoints.generator_spec(obj, direction), obj["networks"][f"gen_{direction}"]
     state = strip_prefix(obj)
     return infer_generator_spec(state), state

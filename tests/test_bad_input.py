@@ -182,12 +182,13 @@ def test_unwritable_out_is_found_before_any_work(tmp_path, tiny_onnx):
 def test_model_with_other_channels_is_refused_up_front(tmp_path):
     from cyclegan_tool.models import GeneratorSpec, build_generator
 
-    path = tmp_path / "gray_net_G_A.pth"
-    torch.save(build_generator(GeneratorSpec(name="resnet_6blocks", ngf=4, input_nc=1, output_nc=1)).state_dict(),
+    path = tmp_path / "rgba_net_G_A.pth"  # 1 and 3 channels convert; 4 (RGBA) is not an image mode we map
+    torch.save(build_generator(GeneratorSpec(name="resnet_6blocks", ngf=4, input_nc=4, output_nc=3)).state_dict(),
                path)
     save(tmp_path / "in" / "a.png", rgb(16, 16))
     one_line_error(run_cli("convert", "--checkpoint", path, tmp_path / "in", tmp_path / "out"),
-                   "maps 1 -> 1 channels")
+                   "maps 4 -> 3 channels")
+    assert not (tmp_path / "out" / "a.png").exists()
 
 
 def test_animations_and_pages_are_noted(tmp_path, tiny_onnx):

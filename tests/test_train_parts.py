@@ -140,7 +140,7 @@ def test_init_from_generators_and_checkpoints(tmp_path, dataroot, tiny_generator
     for name in ("gen_a2b", "gen_b2a"):
         got = model.nets[name].state_dict()
         assert all(torch.allclose(got[k], source[k]) for k in source), name
-    with pytest.raises(ConfigError, match="set --netG/--ngf/--norm to match"):
+    with pytest.raises(ConfigError, match="set --netG/--ngf/--norm/--input-nc/--output-nc to match"):
         CycleGAN(tiny_config(dataroot, tmp_path, ngf=4), torch.device("cpu")).init_from(f"{tiny_onnx},{tiny_onnx}")
     with pytest.raises(ConfigError, match="two generators"):
         model.init_from(str(tiny_onnx))

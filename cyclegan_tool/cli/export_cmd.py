@@ -26,9 +26,9 @@ def _size(path: Path) -> str:
 @click.option("--engine", type=click.Path(dir_okay=False), help="Also build a TensorRT engine (.plan).")
 @click.option("--trt", type=click.Choice(["auto", "tensorrt", "rtx"]), default="auto", show_default=True,
               help="Engine library: TensorRT, or TensorRT for RTX (builds without a GPU).")
-@click.option("--min-shape", default="1x3x64x64", show_default=True, help="Profile minimum NxCxHxW.")
-@click.option("--opt-shape", default="4x3x256x256", show_default=True, help="Profile optimum NxCxHxW.")
-@click.option("--max-shape", default="8x3x1024x1024", show_default=True, help="Profile maximum NxCxHxW.")
+@click.option("--min-shape", default=None, help="Profile minimum NxCxHxW  [default: 1xCx64x64, C: the model's]")
+@click.option("--opt-shape", default=None, help="Profile optimum NxCxHxW  [default: 4xCx256x256]")
+@click.option("--max-shape", default=None, help="Profile maximum NxCxHxW  [default: 8xCx1024x1024]")
 @click.option("--workspace", type=int, default=4096, show_default=True, help="Builder workspace in MiB.")
 @click.option("--compute-capability", "ccs", multiple=True,
               help="TensorRT for RTX target GPU, e.g. 8.9 (repeatable; default: portable 8.0+).")

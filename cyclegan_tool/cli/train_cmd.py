@@ -6,6 +6,7 @@ import click
 
 from cyclegan_tool.cli.options import options_from
 from cyclegan_tool.train.config import TrainConfig
+from cyclegan_tool.train.presets import PRESETS
 
 
 class ProgressBar:
@@ -46,13 +47,22 @@ class ProgressBar:
 @click.argument("dataroot", type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue CHECKPOINTS_DIR/NAME/latest.pt exactly where it stopped "
               "(--n-epochs/--n-epochs-decay given with it extend the schedule).")
+@click.option("--preset", type=click.Choice(PRESETS.names()), default=None,
+              help="A named recipe that sets every option you do not give: "
+                   + "; ".join(f"{name}: {PRESETS.get(name).description}" for name in PRESETS.names()) + ".")
+@click.option("--patchgan/--no-patchgan", default=None, help="With a keras-* preset: patch discriminator "
+              "(default) or Flatten -> Dense(1).")
+@click.option("--identity/--no-identity", default=None, help="With a keras-* preset: add the identity loss "
+              "(MAE x0.5 each way; needs equal channels).")
 @options_from(TrainConfig, skip=("dataroot",))
 @click.pass_context
-def train(ctx: click.Context, dataroot: str, resume: bool, **options) -> None:
+def train(ctx: click.Context, dataroot: str, resume: bool, preset: str | None, patchgan: bool | None,
+          identity: bool | None, **options) -> None:
     """Train a CycleGAN on DATAROOT/trainA and DATAROOT/trainB.
 
     Defaults are the reference implementation's (ResNet-9 generators, 70x70 PatchGAN,
     LSGAN, cycle lambda 10, identity 0.5, pool 50, Adam 2e-4, 100 + 100 epochs).
+    Domains may differ in channels (gray <-> color): see --input-nc/--output-nc.
     Multi-GPU: torchrun --nproc-per-node N -m cyclegan_tool train DATAROOT ...
     """
     from click.core import ParameterSource
@@ -60,5 +70,6 @@ def train(ctx: click.Context, dataroot: str, resume: bool, **options) -> None:
     from cyclegan_tool.api import train as run_training
 
     changed = frozenset(k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE)
-    run_dir = run_training(dataroot, resume=resume, reporter=ProgressBar(), changed=changed, **options)
+    run_dir = run_training(dataroot, resume=resume, reporter=ProgressBar(), changed=changed, preset=preset,
+                           patchgan=patchgan, identity=identity, **options)
     click.echo(f"done: {run_dir}/latest.pt  (next: cyclegan-tool export {run_dir}/latest.pt -o model.onnx)")

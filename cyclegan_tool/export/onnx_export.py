@@ -16,7 +16,7 @@ from cyclegan_tool import __version__, conventions
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
 from cyclegan_tool.fileio import atomic_write
-from cyclegan_tool.models import pad_multiple
+from cyclegan_tool.models import pad_multiple, value_range
 from cyclegan_tool.onnx_metadata import read_metadata, set_metadata
 
 INPUT, OUTPUT = "input", "output"
@@ -73,7 +73,7 @@ def model_metadata(loaded: LoadedGenerator, precision: str) -> dict:
         "tool_version": __version__,
         "generator": loaded.spec.to_dict(),
         "direction": loaded.direction,
-        "conventions": conventions.describe(),
+        "conventions": conventions.describe(value_range(loaded.spec)),
         "pad_multiple": pad_multiple(loaded.spec),
         "precision": precision,
         "io": {"input": INPUT, "output": OUTPUT, "layout": "NCHW",

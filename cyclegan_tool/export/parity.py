@@ -17,7 +17,7 @@ import torch
 
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError
-from cyclegan_tool.models import pad_multiple
+from cyclegan_tool.models import min_side, pad_multiple, value_range
 
 FP32_MAX_ABS = 1e-3
 FP16_MIN_PSNR = 40.0
@@ -31,8 +31,9 @@ def psnr(a: np.ndarray, b: np.ndarray, peak_to_peak: float = 2.0) -> float:
 
 def default_sizes(loaded: LoadedGenerator) -> tuple[tuple[int, int], ...]:
     m = pad_multiple(loaded.spec)
-    if m > 4:  # U-Nets need multiples of 128/256
-        return ((m, m), (m, 2 * m))
+    if m > 4:  # U-Nets need multiples of 8 (Keras) up to 256
+        s = -(-max(m, min_side(loaded.spec)) // m) * m
+        return ((s, s), (s, 2 * s))
     return ((128, 128), (68, 100))
 
 
@@ -49,15 +50,16 @@ def check_parity(model, loaded: LoadedGenerator, precision: str,
     """Run both and compare; raises ExportError past the tolerance, else returns the figures."""
     session = ort_session(model.SerializeToString())
     gen = torch.Generator().manual_seed(0)
+    lo, hi = value_range(loaded.spec)
     results = []
     for h, w in sizes or default_sizes(loaded):
-        x = torch.rand(1, loaded.spec.input_nc, h, w, generator=gen) * 2 - 1
+        x = torch.rand(1, loaded.spec.input_nc, h, w, generator=gen) * (hi - lo) + lo
         with torch.no_grad():
             ref = loaded.net.float()(x).numpy()
         feed = x.numpy().astype(np.float16 if precision == "fp16" else np.float32)
         out = session.run(None, {session.get_inputs()[0].name: feed})[0].astype(np.float32)
         max_abs = float(np.abs(out - ref).max()) if np.isfinite(out).all() else math.inf
-        p = psnr(out, ref) if np.isfinite(out).all() else 0.0
+        p = psnr(out, ref, hi - lo) if np.isfinite(out).all() else 0.0
         results.append({"shape": [1, loaded.spec.input_nc, h, w], "max_abs": max_abs, "psnr_db": round(p, 2)})
         if precision == "fp32" and not max_abs <= FP32_MAX_ABS:
             raise ExportError(f"ONNX Runtime output differs from PyTorch by {max_abs:.2e} (max abs) at "

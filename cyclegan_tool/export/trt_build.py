@@ -11,6 +11,8 @@ from cyclegan_tool.export import sidecar, trt_libs
 from cyclegan_tool.fileio import atomic_write, sha256_file
 
 Shape = tuple[int, int, int, int]
+# The optimisation profile when none is given (C becomes the model's input channels).
+DEFAULT_PROFILE: dict[str, Shape] = {"min": (1, 3, 64, 64), "opt": (4, 3, 256, 256), "max": (8, 3, 1024, 1024)}
 
 
 def parse_shape(text: str) -> Shape:
@@ -26,20 +28,20 @@ def parse_shape(text: str) -> Shape:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
-    min_shape: Shape = (1, 3, 64, 64)
-    opt_shape: Shape = (4, 3, 256, 256)
-    max_shape: Shape = (8, 3, 1024, 1024)
+    min_shape: Shape = DEFAULT_PROFILE["min"]
+    opt_shape: Shape = DEFAULT_PROFILE["opt"]
+    max_shape: Shape = DEFAULT_PROFILE["max"]
     workspace_mib: int = 4096
     library: str = "auto"
     compute_capabilities: tuple[str, ...] = ()
 
-    def validate(self, pad: int) -> None:
+    def validate(self, pad: int, channels: int = 3) -> None:
         for a, b in ((self.min_shape, self.opt_shape), (self.opt_shape, self.max_shape)):
             if any(x > y for x, y in zip(a, b)):
                 raise ExportError(f"profile shapes must grow: {a} > {b} somewhere")
         for s in (self.min_shape, self.opt_shape, self.max_shape):
-            if s[1] != 3:
-                raise ExportError(f"profile shape {'x'.join(map(str, s))}: the model takes 3 channels")
+            if s[1] != channels:
+                raise ExportError(f"profile shape {'x'.join(map(str, s))}: the model takes {channels} channel(s)")
             if s[2] % pad or s[3] % pad:
                 raise ExportError(f"profile shape {'x'.join(map(str, s))}: height and width must be "
                                   f"multiples of {pad} for this generator")
@@ -53,7 +55,7 @@ def build_engine(onnx_path: Path, plan_path: Path, meta: dict, cfg: EngineConfig
     """
     lib = trt_libs.load(cfg.library)
     trt = lib.module
-    cfg.validate(int(meta["pad_multiple"]))
+    cfg.validate(int(meta["pad_multiple"]), int(meta["generator"].get("input_nc", 3)))
     t0 = time.perf_counter()
     logger = lib.logger()
     builder = trt.Builder(logger)

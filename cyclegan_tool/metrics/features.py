@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from cyclegan_tool.conventions import to_channels
 from cyclegan_tool.errors import CycleGANError, MissingDependencyError
 
 SIZE = 299
@@ -80,7 +81,9 @@ def _interp_matrix(n_in: int, n_out: int) -> torch.Tensor:
 
 
 def to_network_input(rgb: np.ndarray) -> torch.Tensor:
-    """`uint8 [H, W, 3]` -> `Tensor[3, 299, 299]` float32 in [-1, 0.9921875] (steps 2 and 3)."""
+    """`uint8 [H, W, 3]` (or `[H, W, 1]`: gray, replicated) -> `Tensor[3, 299, 299]` float32 in
+    [-1, 0.9921875] (steps 2 and 3)."""
+    rgb = to_channels(rgb, 3)
     if rgb.dtype == np.uint16:
         rgb = (rgb.astype(np.float32) / 257.0).round().astype(np.uint8)
     x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1).float()

@@ -22,6 +22,11 @@ def _xavier(w, gain):
     init.xavier_normal_(w, gain=gain)
 
 
+@INITS.register("glorot_uniform")
+def _glorot_uniform(w, gain):
+    init.xavier_uniform_(w, gain=1.0)  # Keras' default kernel initializer (it has no gain)
+
+
 @INITS.register("kaiming")
 def _kaiming(w, gain):
     init.kaiming_normal_(w, a=0, mode="fan_in")

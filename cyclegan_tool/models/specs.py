@@ -3,7 +3,7 @@ rebuild a network; specs are saved in checkpoints, ONNX metadata and engine side
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Self
 
 
@@ -29,6 +29,10 @@ class GeneratorSpec(_Spec):
     norm: str = "instance"
     use_dropout: bool = False
 
+    def reversed(self) -> GeneratorSpec:
+        """The spec of the generator for the opposite direction (channel counts swapped)."""
+        return replace(self, input_nc=self.output_nc, output_nc=self.input_nc)
+
 
 @dataclass(frozen=True, kw_only=True)
 class DiscriminatorSpec(_Spec):
@@ -39,3 +43,4 @@ class DiscriminatorSpec(_Spec):
     ndf: int = 64
     n_layers: int = 3
     norm: str = "instance"
+    image_size: int = 0  # the side it was trained at; heads that need a fixed size read it

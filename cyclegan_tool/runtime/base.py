@@ -35,6 +35,7 @@ class ModelInfo:
     max_hw: tuple[int, int] | None = None
     input_dtype: str = "float32"  # what the model itself takes; `infer` converts
     layout: str = "NCHW"
+    value_range: tuple[float, float] = (-1.0, 1.0)  # of its input and output pixels (conventions.py)
     extra: dict = field(default_factory=dict)
 
     def batch_for(self, wanted: int) -> int:
@@ -43,7 +44,8 @@ class ModelInfo:
 
     def summary(self) -> str:
         s = self.spec
-        return (f"{s.name} ngf={s.ngf} norm={s.norm}, direction {self.direction}, {self.precision}, "
+        channels = "" if (s.input_nc, s.output_nc) == (3, 3) else f", {s.input_nc} -> {s.output_nc} channels"
+        return (f"{s.name} ngf={s.ngf} norm={s.norm}{channels}, direction {self.direction}, {self.precision}, "
                 f"pad multiple {self.pad_multiple}")
 
 
@@ -79,8 +81,8 @@ class Backend(ABC):
 
     @torch.no_grad()
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """`Tensor[N, 3, H, W]` float in [-1, 1], H and W multiples of `info.pad_multiple`
-        -> `Tensor[N, 3, H, W]` float32 in [-1, 1] on `self.device`."""
+        """`Tensor[N, input_nc, H, W]` float in `info.value_range`, H and W multiples of
+        `info.pad_multiple` -> `Tensor[N, output_nc, H, W]` float32 in that range on `self.device`."""
         if not self._opened:
             raise BackendError(f"{self.name}: infer() before open()")
         info = self.info

@@ -10,6 +10,7 @@ import torch
 
 from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import BackendError, MissingDependencyError
+from cyclegan_tool.conventions import value_range_of
 from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.onnx_metadata import from_map, require
 from cyclegan_tool.runtime.base import Backend, ModelInfo
@@ -60,7 +61,7 @@ class OnnxRuntimeBackend(Backend):
         return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
                          precision=meta.get("precision", "fp32"), pad_multiple=int(meta["pad_multiple"]),
                          source=str(self.path), input_dtype="float16" if self.np_dtype == np.float16 else "float32",
-                         extra={"provider": running, "metadata": meta})
+                         value_range=value_range_of(meta.get("conventions")), extra={"provider": running, "metadata": meta})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":

@@ -87,7 +87,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 cancel: threading.Event | None = None) -> Iterator[Progress | Summary]:
     """Translate every job with an opened `backend`; yields Progress per file, then a Summary.
 
-    Before any work: refuses a model whose channels are not RGB in and out, and an output
+    Before any work: refuses a model whose channels are neither RGB nor gray, and an output
     folder that cannot be written; removes temporary files a killed run left for these outputs.
     """
     cancel = cancel or threading.Event()
@@ -95,6 +95,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
     check_model_channels(info)
     prepare_output_folders(jobs)
     multi_frame: list[Path] = []
+    read_as_luma: list[Path] = []
     total, done, converted, skipped = len(jobs), 0, 0, 0
     failed: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
@@ -125,6 +126,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         img = decode(job.src, max_pixels=opts.max_pixels)
         if img.frames > 1:
             multi_frame.append(job.src)
+        if info.spec.input_nc == 1 and not is_gray(img):
+            read_as_luma.append(job.src)
         return prepare(img, info, opts)
 
     def refill() -> None:
@@ -150,16 +153,16 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 x = pad_batch([prep.x], prep.padded)
                 t = tile_size(info, opts)
                 y = translate_tiled(x, infer, t, min(opts.tile_overlap, t // 4), batch)
-                outs = [finish(y, prep)]
+                outs = [finish(y, prep, info.value_range)]
             else:
                 y = infer(pad_batch([p.x for _, p in items], items[0][1].padded))
-                outs = [finish(y[i : i + 1], p) for i, (_, p) in enumerate(items)]
+                outs = [finish(y[i : i + 1], p, info.value_range) for i, (_, p) in enumerate(items)]
         except Exception as e:  # CUDA/ORT/TensorRT errors of every kind are this batch's failure
             if len(items) > 1 and _is_oom(e):
                 return [err for item in items for err in infer_group([item])]
             return [(job, f"{job.src}: translation failed: {_oom_hint(e)}") for job, _ in items]
         for (job, prep), out in zip(items, outs):
-            rgb = batch_to_arrays(out)[0]
+            rgb = batch_to_arrays(out, info.value_range)[0]  # [H, W, 1] is written as grayscale
             writing.append((job, writer.submit(write, job, rgb, prep.alpha)))
         return []
 
@@ -217,20 +220,33 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         writer.shutdown(wait=True)
     notes = []
     if multi_frame:
-        names = ", ".join(str(p) for p in sorted(multi_frame)[:3]) + (" ..." if len(multi_frame) > 3 else "")
         notes.append(f"{len(multi_frame)} file(s) are animations or have several pages; only the first frame "
-                     f"or page was converted: {names}")
+                     f"or page was converted: {_names(multi_frame)}")
+    if read_as_luma:
+        notes.append(f"{len(read_as_luma)} color file(s) were read as grayscale (luma), as the model takes one "
+                     f"channel: {_names(read_as_luma)}")
     yield Summary(total=total, converted=converted, skipped=skipped, failed=failed,
                   seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe(),
                   notes=notes)
 
 
+def _names(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in sorted(paths)[:3]) + (" ..." if len(paths) > 3 else "")
+
+
+def is_gray(img) -> bool:
+    """Whether a decoded file was grayscale (its three channels are copies)."""
+    return img.mode in ("L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "F") or (
+        bool((img.rgb[..., 0] == img.rgb[..., 1]).all()) and bool((img.rgb[..., 1] == img.rgb[..., 2]).all()))
+
+
 def check_model_channels(info) -> None:
-    """The pipeline reads and writes RGB: refuse other channel counts before any file is read."""
+    """Images are read as RGB or gray and written as such: refuse other channel counts before any
+    file is read."""
     spec = info.spec
-    if spec.input_nc != 3 or spec.output_nc != 3:
+    if spec.input_nc not in (1, 3) or spec.output_nc not in (1, 3):
         raise ConfigError(f"{info.source}: the model maps {spec.input_nc} -> {spec.output_nc} channels; convert "
-                          "handles RGB (3 -> 3) models only")
+                          "handles RGB (3) and grayscale (1) images only")
 
 
 def prepare_output_folders(jobs: list[Job]) -> None:

@@ -44,10 +44,11 @@ def blend_weights(box: tuple[int, int, int, int], h: int, w: int, overlap: int) 
 
 def translate_tiled(x: torch.Tensor, infer, tile: int, overlap: int, batch: int) -> torch.Tensor:
     """`x`: `Tensor[1, C, H, W]` (H, W already valid for the model, as is `tile`);
-    `infer(batch)` translates `Tensor[n, C, t, t]`. Returns `Tensor[1, C, H, W]` float32."""
-    _, c, h, w = x.shape
+    `infer(batch)` translates `Tensor[n, C, t, t]` to `Tensor[n, C', t, t]`. Returns
+    `Tensor[1, C', H, W]` float32."""
+    h, w = x.shape[-2:]
     boxes = tile_boxes(h, w, tile, overlap)
-    acc = torch.zeros(1, c, h, w)
+    acc = None  # C' is the model's output channels, known after the first tile
     norm = torch.zeros(1, 1, h, w)
     # Tiles of one image share a size except at clipped edges; group by size for batching.
     groups: dict[tuple[int, int], list] = {}
@@ -58,6 +59,8 @@ def translate_tiled(x: torch.Tensor, infer, tile: int, overlap: int, batch: int)
             chunk = group[i : i + batch]
             tiles = torch.cat([x[:, :, y : y + th, xx : xx + tw] for y, xx, th, tw in chunk])
             out = infer(tiles).float().cpu()
+            if acc is None:
+                acc = torch.zeros(1, out.shape[1], h, w)
             for k, (y, xx, th, tw) in enumerate(chunk):
                 wgt = blend_weights((y, xx, th, tw), h, w, overlap)
                 acc[:, :, y : y + th, xx : xx + tw] += out[k : k + 1] * wgt

@@ -9,7 +9,7 @@ import torch
 from cyclegan_tool import checkpoints
 from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import BackendError
-from cyclegan_tool.models import GeneratorSpec, pad_multiple
+from cyclegan_tool.models import GeneratorSpec, pad_multiple, value_range
 from cyclegan_tool.runtime.base import Backend, ModelInfo
 
 
@@ -49,7 +49,7 @@ class TorchBackend(Backend):
         return ModelInfo(spec=loaded.spec, direction=loaded.direction, precision=precision,
                          pad_multiple=pad_multiple(loaded.spec), source=str(self.path),
                          input_dtype="float16" if precision == "fp16" else "float32",
-                         extra={"origin": loaded.origin, "epoch": loaded.epoch, "channels_last": cl})
+                         value_range=value_range(loaded.spec), extra={"origin": loaded.origin, "epoch": loaded.epoch, "channels_last": cl})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from cyclegan_tool.conventions import array_to_tensor, padded_size
 from cyclegan_tool.imageio import DecodedImage
+from cyclegan_tool import models
 from cyclegan_tool.runtime.base import ModelInfo
 from cyclegan_tool.runtime.options import ConvertOptions
 
@@ -50,17 +51,18 @@ def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
     return (max(1, round(h * scale)), max(1, round(w * scale))) if scale != 1.0 else (h, w)
 
 
-def _resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`Tensor[C, H, W]` float -> `Tensor[C, h, w]`, bicubic with antialiasing."""
+def _resize(t: torch.Tensor, size: tuple[int, int], value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """`Tensor[C, H, W]` float -> `Tensor[C, h, w]`, bicubic with antialiasing, clamped to `value_range`."""
     if tuple(t.shape[-2:]) == size:
         return t
-    return F.interpolate(t[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp_(-1, 1)
+    return F.interpolate(t[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp_(*value_range)
 
 
 def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepared:
-    x = array_to_tensor(img.rgb)
+    # A 1-channel model reads the luma of a color file; a 3-channel one a gray file replicated.
+    x = array_to_tensor(img.rgb, channels=info.spec.input_nc, value_range=info.value_range)
     h, w = target_size(*img.size, opts)
-    x = _resize(x, (h, w))
+    x = _resize(x, (h, w), info.value_range)
     alpha = img.alpha
     out_size = img.size if opts.keep_size else (h, w)
     if alpha is not None and alpha.shape != out_size:
@@ -75,20 +77,19 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
 
 
 def min_side(info: ModelInfo) -> int:
-    """The smallest side every generator runs at: its pad multiple, and at least 8 (a ResNet's
-    reflection pads need its 4x-downsampled bottleneck to be 2 pixels); tiny images are padded up."""
-    return max(8, info.pad_multiple)
+    """The smallest side the generator runs at (`models.min_side`); tiny images are padded up."""
+    return max(models.min_side(info.spec), info.pad_multiple)
 
 
-def finish(y: torch.Tensor, prep: Prepared) -> torch.Tensor:
-    """The network output `Tensor[1, 3, H', W']` cropped to the processed size, then resized to
+def finish(y: torch.Tensor, prep: Prepared, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """The network output `Tensor[1, C, H', W']` cropped to the processed size, then resized to
     the output size where they differ (--keep-size)."""
     y = y[..., : prep.x.shape[-2], : prep.x.shape[-1]]
-    return y if tuple(y.shape[-2:]) == prep.out_size else _resize(y[0].float(), prep.out_size)[None]
+    return y if tuple(y.shape[-2:]) == prep.out_size else _resize(y[0].float(), prep.out_size, value_range)[None]
 
 
 def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-    """Stack `Tensor[3, h, w]` images, each reflect-padded bottom/right to `size` (H, W).
+    """Stack `Tensor[C, h, w]` images, each reflect-padded bottom/right to `size` (H, W).
 
     Reflection needs the pad to be smaller than the side; tiny images use replicate.
     """

@@ -10,6 +10,7 @@ import torch
 from cyclegan_tool.devices import cuda_count, resolve_device
 from cyclegan_tool.errors import BackendError
 from cyclegan_tool.export import sidecar, trt_libs
+from cyclegan_tool.conventions import value_range_of
 from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.runtime.base import Backend, ModelInfo
 
@@ -64,11 +65,12 @@ class TensorRTBackend(Backend):
         self.out_dtype = TORCH_DTYPES[io.get("output_dtype", io["dtype"])]
         return ModelInfo(spec=GeneratorSpec.from_dict(info["generator"]), direction=info["direction"],
                          precision=info["precision"], pad_multiple=int(info["pad_multiple"]), source=str(self.path),
-                         **sidecar.limits(info), extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
+                         value_range=value_range_of(info.get("conventions")), **sidecar.limits(info), extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=self.in_dtype, non_blocking=True).contiguous()
-        out = torch.empty(x.shape, dtype=self.out_dtype, device=self.device)
+        out_shape = (x.shape[0], self.info.spec.output_nc, *x.shape[2:])
+        out = torch.empty(out_shape, dtype=self.out_dtype, device=self.device)
         if not self.context.set_input_shape(self.input_name, tuple(x.shape)):
             raise BackendError(f"{self.path}: the engine rejects input shape {tuple(x.shape)}")
         self.context.set_tensor_address(self.input_name, x.data_ptr())

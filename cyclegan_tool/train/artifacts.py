@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from cyclegan_tool import __version__
-from cyclegan_tool.conventions import tensor_to_array
+from cyclegan_tool.conventions import VALUE_RANGE, tensor_to_array, to_channels
 from cyclegan_tool.errors import MissingDependencyError
 from cyclegan_tool.fileio import atomic_write, atomic_write_json
 from cyclegan_tool.train.config import TrainConfig
@@ -46,12 +46,13 @@ class LossLog:
         return out
 
 
-def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...]) -> Path:
+def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...],
+                      value_range: tuple[float, float] = VALUE_RANGE) -> Path:
     """A 2 x 3 PNG: real A | fake B | reconstructed A over real B | fake A | reconstructed B
-    (first image of the batch)."""
+    (first image of the batch; gray domains shown as gray RGB)."""
     from PIL import Image
 
-    tiles = [tensor_to_array(t[0]) for t in visuals]
+    tiles = [to_channels(tensor_to_array(t[0], value_range), 3) for t in visuals]
     rows = [np.concatenate(tiles[:3], axis=1), np.concatenate(tiles[3:], axis=1)]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
@@ -60,9 +61,14 @@ def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...]) -> Path:
     return atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def write_reference_generators(run_dir: Path, nets: dict, label: str = "latest") -> None:
+REFERENCE_GENERATORS = ("resnet_", "unet_")  # the architectures the reference implementation has
+
+
+def write_reference_generators(run_dir: Path, nets: dict, label: str = "latest", netG: str = "resnet_9blocks") -> None:
     """`<label>_net_G_A.pth` (A -> B) and `<label>_net_G_B.pth` (B -> A): plain state_dicts that
-    the reference implementation's test script loads."""
+    the reference implementation's test script loads (nothing for architectures it lacks)."""
+    if not netG.startswith(REFERENCE_GENERATORS):
+        return
     for file_name, key in ((f"{label}_net_G_A.pth", "gen_a2b"), (f"{label}_net_G_B.pth", "gen_b2a")):
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in nets[key].state_dict().items()}, buf)

@@ -19,6 +19,9 @@ PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     dataroot: str = opt("", "folder with trainA/ and trainB/")
+    input_nc: int = opt(0, "channels of domain A: 3 (RGB) or 1 (gray; color files are read as their luma); "
+                        "0: from the data (1 when every image of the domain is grayscale)")
+    output_nc: int = opt(0, "channels of domain B, as --input-nc")
     name: str = opt("experiment", "run name: outputs go to CHECKPOINTS_DIR/NAME", runtime=True)
     checkpoints_dir: str = opt("checkpoints", "where runs are stored", runtime=True)
     # networks
@@ -38,10 +41,19 @@ class TrainConfig:
     lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda (0 disables it)")
     pool_size: int = opt(50, "how many past fakes the discriminators see (0 disables the pool)")
     # optimisation
-    lr: float = opt(0.0002, "Adam learning rate")
+    optimizer: str = opt("adam", "adam (the paper's), or rmsprop (the Keras chapter's: rho 0.9, epsilon 1e-7)",
+                         ("adam", "rmsprop"))
+    lr: float = opt(0.0002, "learning rate (of the generators, and of the discriminators unless --lr-d)")
+    lr_d: float = opt(0.0, "the discriminators' learning rate (0: --lr)")
     beta1: float = opt(0.5, "Adam beta1")
-    lr_policy: str = opt("linear", "learning rate schedule", ("linear", "step", "cosine"))
+    lr_policy: str = opt("linear", "learning rate schedule: per epoch (linear, step, cosine), or inverse_time: "
+                         "lr / (1 + decay * step), Keras' legacy decay, per step",
+                         ("linear", "step", "cosine", "inverse_time"))
     lr_decay_iters: int = opt(50, "epochs between x0.1 steps when --lr-policy step")
+    lr_decay: float = opt(0.0, "the generators' decay per step under --lr-policy inverse_time")
+    lr_decay_d: float = opt(0.0, "the discriminators' decay per step under --lr-policy inverse_time")
+    d_first: bool = opt(False, "update the discriminators before the generators in each step, on the step's "
+                        "fakes (the Keras chapter's order; the paper's updates the generators first)")
     n_epochs: int = opt(100, "epochs at the initial learning rate")
     n_epochs_decay: int = opt(100, "epochs of linear decay to zero")
     batch_size: int = opt(1, "images per domain per step (per process under torchrun)")
@@ -57,8 +69,10 @@ class TrainConfig:
                          "checkpoint (all four networks), or A2B,B2A: two generator files (.pt/.pth/.onnx) "
                          "or shipped model names (fine-tuning; optimizers start fresh)")
     seed: int = opt(0, "random seed (weights, data order, augmentation, image pool)")
-    workers: int = opt(-1, "data loading processes (-1: auto, one per spare core up to 4; 0: load in the "
-                       "training process)", runtime=True)
+    workers: int = opt(-1, "data loading processes (-1: auto: none for data held in memory, else one per "
+                       "spare core up to 4; 0: load in the training process)", runtime=True)
+    in_memory: str = opt("auto", "keep the decoded training images in memory (auto: when they take under "
+                         "1 GiB)", ("auto", "yes", "no"), runtime=True)
     # speed
     amp: str = opt("none", "mixed precision: bf16, or fp16 with gradient scaling", ("none", "bf16", "fp16"), runtime=True)
     channels_last: bool = opt(False, "channels-last memory format", runtime=True)
@@ -85,11 +99,20 @@ class TrainConfig:
 
     @property
     def generator_spec(self) -> GeneratorSpec:
-        return GeneratorSpec(name=self.netG, ngf=self.ngf, norm=self.norm, use_dropout=self.dropout)
+        """The A -> B generator (`.reversed()` is B -> A). Channels 0 (from the data) read as 3
+        until the trainer has resolved them."""
+        return GeneratorSpec(name=self.netG, input_nc=self.input_nc or 3, output_nc=self.output_nc or 3,
+                             ngf=self.ngf, norm=self.norm, use_dropout=self.dropout)
+
+    def discriminator_spec(self, domain: str = "b") -> DiscriminatorSpec:
+        """The discriminator that judges images of `domain` ("a" or "b")."""
+        channels = (self.input_nc if domain == "a" else self.output_nc) or 3
+        return DiscriminatorSpec(name=self.netD, input_nc=channels, ndf=self.ndf, n_layers=self.n_layers_D,
+                                 norm=self.norm, image_size=self.crop_size)
 
     @property
-    def discriminator_spec(self) -> DiscriminatorSpec:
-        return DiscriminatorSpec(name=self.netD, ndf=self.ndf, n_layers=self.n_layers_D, norm=self.norm)
+    def lr_disc(self) -> float:
+        return self.lr_d or self.lr
 
     def validate(self) -> TrainConfig:
         for f in fields(self):
@@ -99,6 +122,17 @@ class TrainConfig:
         for name in ("lr", "init_gain"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be above 0, not {getattr(self, name)}")
+        for name in ("lr_d", "lr_decay", "lr_decay_d"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}")
+        for name in ("input_nc", "output_nc"):
+            if getattr(self, name) not in (0, 1, 3):
+                raise ConfigError(f"--{name.replace('_', '-')} must be 1 (gray), 3 (RGB) or 0 (from the data), "
+                                  f"not {getattr(self, name)}")
+        if self.lambda_identity > 0 and self.input_nc and self.output_nc and self.input_nc != self.output_nc:
+            raise ConfigError(f"the identity loss feeds each domain to the other's generator, so it needs equal "
+                              f"channels; domains have {self.input_nc} and {self.output_nc}: set "
+                              "--lambda-identity 0")
         if not 0 <= self.beta1 < 1:
             raise ConfigError(f"--beta1 must be within [0, 1), not {self.beta1}")
         for name in ("lambda_a", "lambda_b", "lambda_identity", "pool_size", "save_epoch_freq",
@@ -129,6 +163,8 @@ class TrainConfig:
             if self.crop_size % multiple:
                 raise ConfigError(f"--netG {self.netG} takes sizes that are multiples of {multiple}; --crop-size "
                                   f"{self.crop_size} is not (try {max(multiple, round(self.crop_size / multiple) * multiple)})")
+        if self.netD.startswith("keras_dense") and self.preprocess in ("none", "scale_width"):
+            raise ConfigError(f"--netD {self.netD} needs every image at --crop-size; use a cropping --preprocess")
         layers = 3 if self.netD == "basic" else self.n_layers_D
         if self.netD != "pixel" and self.preprocess != "none" and self.crop_size < 3 * 2**layers:
             raise ConfigError(f"--crop-size {self.crop_size} is too small for a {layers}-layer PatchGAN "

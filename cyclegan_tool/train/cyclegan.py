@@ -19,9 +19,15 @@ from cyclegan_tool.ops import apply_ops
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.train.losses import GANLoss, gradient_penalty
 from cyclegan_tool.train.pool import ImagePool
-from cyclegan_tool.train.schedule import LinearDecay, build_scheduler
+from cyclegan_tool.train.schedule import PER_STEP, LinearDecay, build_scheduler
 
 NETWORKS = ("gen_a2b", "gen_b2a", "disc_a", "disc_b")
+
+
+def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, epsilon 1e-7 added outside the root
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, 0.999))
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -36,23 +42,24 @@ class CycleGAN:
     def __init__(self, cfg: TrainConfig, device: torch.device, rank: int = 0):
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        gspec, dspec = cfg.generator_spec, cfg.discriminator_spec
+        gspec = cfg.generator_spec
         self.nets: dict[str, nn.Module] = {
-            "gen_a2b": build_generator(gspec), "gen_b2a": build_generator(gspec),
-            "disc_a": build_discriminator(dspec), "disc_b": build_discriminator(dspec),
+            "gen_a2b": build_generator(gspec), "gen_b2a": build_generator(gspec.reversed()),
+            "disc_a": build_discriminator(cfg.discriminator_spec("a")),
+            "disc_b": build_discriminator(cfg.discriminator_spec("b")),
         }
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in self.nets.values():
             init_weights(net, cfg.init_type, cfg.init_gain)
             apply_ops(net, cfg.ops, device).to(device, memory_format=fmt).train()
         self.gan_loss = GANLoss(cfg.gan_mode)
-        betas = (cfg.beta1, 0.999)
-        self.opt_gen = torch.optim.Adam(itertools.chain(self.nets["gen_a2b"].parameters(),
-                                                        self.nets["gen_b2a"].parameters()), lr=cfg.lr, betas=betas)
-        self.opt_disc = torch.optim.Adam(itertools.chain(self.nets["disc_a"].parameters(),
-                                                         self.nets["disc_b"].parameters()), lr=cfg.lr, betas=betas)
-        self.sched_gen = build_scheduler(self.opt_gen, cfg)
-        self.sched_disc = build_scheduler(self.opt_disc, cfg)
+        self.opt_gen = _optimizer(cfg, itertools.chain(self.nets["gen_a2b"].parameters(),
+                                                       self.nets["gen_b2a"].parameters()), cfg.lr)
+        self.opt_disc = _optimizer(cfg, itertools.chain(self.nets["disc_a"].parameters(),
+                                                        self.nets["disc_b"].parameters()), cfg.lr_disc)
+        self.sched_gen = build_scheduler(self.opt_gen, cfg, cfg.lr_decay)
+        self.sched_disc = build_scheduler(self.opt_disc, cfg, cfg.lr_decay_d)
+        self.per_step_schedule = cfg.lr_policy in PER_STEP
         self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1 + 1000 * rank)
         self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2 + 1000 * rank)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
@@ -82,9 +89,10 @@ class CycleGAN:
 
     # -- one step -------------------------------------------------------------------------
     def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One generator update then one discriminator update (the reference order).
+        """One generator update then one discriminator update (the reference order), or the
+        other way round with `d_first` (the Keras chapter's).
 
-        `real_a`, `real_b`: `Tensor[N, 3, H, W]` in [-1, 1] on `self.device`.
+        `real_a`, `real_b`: `Tensor[N, C, H, W]` in the generators' value range on `self.device`.
         Returns the detached loss terms (still on the device: reading them synchronises, so
         the trainer does it only when it logs); keeps the step's images for `visuals()`.
         """
@@ -96,11 +104,12 @@ class CycleGAN:
             rec_a = gen_b2a(fake_b)  # G_B(G_A(A))
             fake_a = gen_b2a(real_b)  # G_B(B)
             rec_b = gen_a2b(fake_a)  # G_A(G_B(B))
+        losses: dict[str, torch.Tensor] = {}  # the generator terms; the discriminators' are added after
+        disc_losses = self._disc_step(real_a, real_b, fake_a, fake_b) if cfg.d_first else {}
 
         # Generators: fool both discriminators, reconstruct both domains, keep identity.
         _set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], False)
         self.opt_gen.zero_grad(set_to_none=True)
-        losses: dict[str, torch.Tensor] = {}
         with self._autocast():
             if cfg.lambda_identity > 0:
                 # ||G_A(B) - B||_1 and ||G_B(A) - A||_1, weighted lambda * lambda_identity.
@@ -117,21 +126,30 @@ class CycleGAN:
         self.scaler_gen.scale(loss_gen).backward()
         self.scaler_gen.step(self.opt_gen)
         self.scaler_gen.update()
-
-        # Discriminators: real vs. a fake drawn through the image pool.
         _set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], True)
-        self.opt_disc.zero_grad(set_to_none=True)
-        pooled_b = self.pool_b.query(fake_b).to(real_b.dtype)
-        pooled_a = self.pool_a.query(fake_a).to(real_a.dtype)
-        with self._autocast():
-            losses["disc_b"] = self._disc_loss(run["disc_b"], real_b, pooled_b)
-            losses["disc_a"] = self._disc_loss(run["disc_a"], real_a, pooled_a)
-        self.scaler_disc.scale(losses["disc_a"] + losses["disc_b"]).backward()
-        self.scaler_disc.step(self.opt_disc)
-        self.scaler_disc.update()
+        if not cfg.d_first:
+            disc_losses = self._disc_step(real_a, real_b, fake_a, fake_b)
+        losses.update(disc_losses)
+        if self.per_step_schedule:
+            self.sched_gen.step()
+            self.sched_disc.step()
 
         self._visuals = (real_a, fake_b, rec_a, real_b, fake_a, rec_b)
         return {k: v.detach() for k, v in losses.items()}
+
+    def _disc_step(self, real_a, real_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
+        """Discriminators: real vs. a fake drawn through the image pool (the fakes are detached)."""
+        run = self.run_nets
+        self.opt_disc.zero_grad(set_to_none=True)
+        pooled_b = self.pool_b.query(fake_b.detach()).to(real_b.dtype)
+        pooled_a = self.pool_a.query(fake_a.detach()).to(real_a.dtype)
+        with self._autocast():
+            loss_b = self._disc_loss(run["disc_b"], real_b, pooled_b)
+            loss_a = self._disc_loss(run["disc_a"], real_a, pooled_a)
+        self.scaler_disc.scale(loss_a + loss_b).backward()
+        self.scaler_disc.step(self.opt_disc)
+        self.scaler_disc.update()
+        return {"disc_b": loss_b, "disc_a": loss_a}
 
     def _disc_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(L(D(real), 1) + L(D(fake), 0)) / 2, plus the gradient penalty for wgangp."""
@@ -145,8 +163,9 @@ class CycleGAN:
         return tuple(t.detach() for t in self._visuals)
 
     def end_epoch(self) -> None:
-        self.sched_gen.step()
-        self.sched_disc.step()
+        if not self.per_step_schedule:
+            self.sched_gen.step()
+            self.sched_disc.step()
 
     @property
     def lr(self) -> float:
@@ -180,9 +199,10 @@ class CycleGAN:
             raise ConfigError(f"--init-from {source}: give a cyclegan-tool checkpoint or two generators A2B,B2A")
         for name, part, direction in (("gen_a2b", parts[0], "a2b"), ("gen_b2a", parts[1], "b2a")):
             spec, weights = generator_weights(part, direction)
-            if spec != self.cfg.generator_spec:
+            want = self.cfg.generator_spec if direction == "a2b" else self.cfg.generator_spec.reversed()
+            if spec != want:
                 raise ConfigError(f"--init-from {part}: its generator is {spec.to_dict()}, the run's is "
-                                  f"{self.cfg.generator_spec.to_dict()} (set --netG/--ngf/--norm to match)")
+                                  f"{want.to_dict()} (set --netG/--ngf/--norm/--input-nc/--output-nc to match)")
             load_into(self.nets[name], weights, f"--init-from {part}")
 
     def load_state_dict(self, state: dict) -> None:

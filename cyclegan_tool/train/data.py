@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,14 @@ from torch.utils.data import Dataset
 
 from cyclegan_tool.errors import DataError
 from cyclegan_tool.imageio import IMAGE_EXTENSIONS, list_images, read_rgb8
+from cyclegan_tool.models import min_side, value_range
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.train.transforms import preprocess
+
+log = logging.getLogger("cyclegan_tool.train")
+
+MEMORY_BUDGET = 1 << 30  # --in-memory auto keeps decoded images up to this many bytes
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 def domain_folders(cfg: TrainConfig) -> tuple[Path, Path]:
@@ -24,33 +32,81 @@ def domain_folders(cfg: TrainConfig) -> tuple[Path, Path]:
     return (a, b) if cfg.direction == "a2b" else (b, a)
 
 
-def _domain(folder: Path, limit: float) -> list[Path]:
+@dataclass(frozen=True)
+class Domain:
+    """One domain's files, read from their headers only: whether every one is grayscale, and
+    the bytes they take decoded as 8-bit RGB (unreadable headers count as color, size 0)."""
+
+    paths: list[Path]
+    gray: bool
+    nbytes: int
+
+
+def scan_domain(folder: Path, limit: float) -> Domain:
+    from PIL import Image
+
     paths = list_images(folder)
     if not paths:
         raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    return paths[: int(limit)] if math.isfinite(limit) else paths
+    paths = paths[: int(limit)] if math.isfinite(limit) else paths
+    gray, nbytes = True, 0
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                gray = gray and im.mode in GRAY_MODES
+                nbytes += im.width * im.height * 3
+        except Exception:  # reported when the file is loaded
+            gray = False
+    return Domain(paths, gray, nbytes)
+
+
+def resolve_channels(cfg: TrainConfig, domain_a: Domain, domain_b: Domain) -> TrainConfig:
+    """`cfg` with --input-nc/--output-nc 0 replaced by what the data holds (1 for a domain whose
+    every image is grayscale, else 3)."""
+    found = {}
+    for name, domain in (("input_nc", domain_a), ("output_nc", domain_b)):
+        if not getattr(cfg, name):
+            found[name] = 1 if domain.gray else 3
+    if found:
+        log.info("channels from the data: domain A %d, domain B %d", found.get("input_nc", cfg.input_nc),
+                 found.get("output_nc", cfg.output_nc))
+    return replace(cfg, **found) if found else cfg
 
 
 class UnalignedDataset(Dataset):
     """Item i: A image i mod |A| and a B image (random, or i mod |B| with serial batches).
 
-    Returns `{"a": Tensor[3, S, S], "b": Tensor[3, S, S], "bad": str}` where `bad` lists
-    (newline-separated) files that could not be read and were replaced by the next one.
+    Returns `{"a": Tensor[Ca, S, S], "b": Tensor[Cb, S, S], "bad": str}` in the generators'
+    value range, where `bad` lists (newline-separated) files that could not be read and were
+    replaced by the next one. `self.cfg` is the config with the channels resolved from the data.
+    With `in_memory`, every image is decoded once here and no file is read per step.
     """
 
     def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
         dir_a, dir_b = domain_folders(cfg)
         for folder in sorted((dir_a, dir_b)):
             if not folder.is_dir():
                 raise DataError(f"{folder}: folder not found (DATAROOT needs trainA/ and trainB/)")
-        self.paths_a = _domain(dir_a, cfg.max_dataset_size)
-        self.paths_b = _domain(dir_b, cfg.max_dataset_size)
+        domain_a, domain_b = scan_domain(dir_a, cfg.max_dataset_size), scan_domain(dir_b, cfg.max_dataset_size)
+        self.cfg = cfg = resolve_channels(cfg, domain_a, domain_b)
+        self.paths_a, self.paths_b = domain_a.paths, domain_b.paths
+        self.value_range = value_range(cfg.generator_spec)
+        nbytes = domain_a.nbytes + domain_b.nbytes
+        self.in_memory = cfg.in_memory == "yes" or (cfg.in_memory == "auto" and nbytes <= MEMORY_BUDGET)
+        self.cache: dict[Path, object] = {}
+        self.cache_errors: dict[Path, str] = {}
+        if self.in_memory:
+            for path in (*self.paths_a, *self.paths_b):
+                try:
+                    self.cache[path] = read_rgb8(path)
+                except DataError as e:
+                    self.cache_errors[path] = str(e)
+            log.info("%d training images held in memory (%.0f MiB)", len(self.cache), nbytes / 2**20)
         self.epoch = 0
         # The smallest side both networks take: a PatchGAN halves it n_layers times before a
         # 4x4 conv, a ResNet generator quarters it and reflection-pads the result.
         layers = 3 if cfg.netD == "basic" else (cfg.n_layers_D if cfg.netD == "n_layers" else 0)
-        self.min_side = max(8, 2 ** layers * 2 if layers else 1)
+        self.min_side = max(8, 2 ** layers * 2 if layers else 1, min_side(cfg.generator_spec))
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
@@ -64,7 +120,7 @@ class UnalignedDataset(Dataset):
         for k in range(len(paths)):
             path = paths[(index + k) % len(paths)]
             try:
-                t = preprocess(read_rgb8(path), **kw)
+                t = preprocess(self._image(path), **kw)
             except DataError as e:
                 bad.append(str(e))
                 continue
@@ -75,15 +131,22 @@ class UnalignedDataset(Dataset):
             return t
         raise DataError(f"{paths[0].parent}: none of the {len(paths)} images can be used ({bad[-1]})")
 
+    def _image(self, path: Path):
+        if not self.in_memory:
+            return read_rgb8(path)
+        if path in self.cache_errors:
+            raise DataError(self.cache_errors[path])
+        return self.cache[path]
+
     def __getitem__(self, index: int) -> dict:
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
         index_b = index % len(self.paths_b) if cfg.serial_batches else int(rng.integers(len(self.paths_b)))
         bad: list[str] = []
         kw = dict(mode=cfg.preprocess, load_size=cfg.load_size, crop_size=cfg.crop_size,
-                  flip=not cfg.no_flip, rng=rng)
-        a = self._load(self.paths_a, index % len(self.paths_a), bad, kw)
-        b = self._load(self.paths_b, index_b, bad, kw)
+                  flip=not cfg.no_flip, rng=rng, value_range=self.value_range)
+        a = self._load(self.paths_a, index % len(self.paths_a), bad, {**kw, "channels": cfg.input_nc})
+        b = self._load(self.paths_b, index_b, bad, {**kw, "channels": cfg.output_nc})
         return {"a": a, "b": b, "bad": "\n".join(bad)}
 
 

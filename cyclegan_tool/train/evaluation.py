@@ -21,6 +21,7 @@ from cyclegan_tool.imageio import decode
 from cyclegan_tool.metrics.features import FeatureExtractor
 from cyclegan_tool.metrics.folders import default_cache_dir, folder_features, image_files
 from cyclegan_tool.metrics.stats import fid_from_features, kid_from_features
+from cyclegan_tool.models import value_range
 from cyclegan_tool.train.config import TrainConfig
 
 METRICS = ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a")
@@ -50,20 +51,21 @@ class TrainingEvaluator:
         self.real = [folder_features(f, self.extractor, cache_dir=default_cache_dir()).features for f in self.folders]
 
     @torch.no_grad()
-    def _translate(self, net: nn.Module, files: list[Path], multiple: int) -> np.ndarray:
+    def _translate(self, net: nn.Module, files: list[Path], multiple: int, spec) -> np.ndarray:
+        vr = value_range(spec)
         feats, batch = [], []
         for path in files:
             try:
                 rgb = decode(path).rgb
             except DataError:
                 continue
-            x = array_to_tensor(rgb)[None].to(self.device)
+            x = array_to_tensor(rgb, channels=spec.input_nc, value_range=vr)[None].to(self.device)
             h, w = x.shape[2:]
             ph, pw = padded_size(h, w, multiple)
             if (ph, pw) != (h, w):
                 x = F.pad(x, (0, pw - w, 0, ph - h), mode="reflect" if min(h, w) > 1 else "replicate")
             y = net(x)[:, :, :h, :w]
-            batch.append(batch_to_arrays(y)[0])
+            batch.append(batch_to_arrays(y, vr)[0])
             if len(batch) == self.extractor.batch_size:
                 feats.append(self.extractor.batch(batch))
                 batch = []
@@ -76,12 +78,14 @@ class TrainingEvaluator:
     def __call__(self, nets: dict[str, nn.Module], multiple: int) -> dict[str, float]:
         """{"kid_a2b", "kid_std_a2b", "fid_a2b", and the same for b2a}."""
         out: dict[str, float] = {}
-        for name, files, real in (("a2b", self.sources[0], self.real[1]), ("b2a", self.sources[1], self.real[0])):
+        spec = self.cfg.generator_spec
+        for name, files, real, gspec in (("a2b", self.sources[0], self.real[1], spec),
+                                         ("b2a", self.sources[1], self.real[0], spec.reversed())):
             net = nets[f"gen_{name}"]
             was_training = net.training
             net.eval()
             try:
-                fake = self._translate(net, files, multiple)
+                fake = self._translate(net, files, multiple, gspec)
             finally:
                 net.train(was_training)
             kid, kid_std = kid_from_features(fake, real)

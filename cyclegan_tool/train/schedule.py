@@ -1,4 +1,4 @@
-"""Learning-rate schedules, stepped once per epoch."""
+"""Learning-rate schedules, stepped once per epoch (or per step: `PER_STEP`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,23 @@ class LinearDecay:
         return 1.0 - max(0, epoch + 1 - self.n_epochs) / float(self.n_epochs_decay + 1)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LRScheduler:
+PER_STEP = ("inverse_time",)
+
+
+class InverseTimeDecay:
+    """Keras' legacy `decay`: lr / (1 + decay * iterations), stepped once per training step."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+
+    def __call__(self, step: int) -> float:
+        return 1.0 / (1.0 + self.decay * step)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, decay: float = 0.0) -> LRScheduler:
+    """`decay`: the per-step decay of `inverse_time` for this optimizer."""
+    if cfg.lr_policy == "inverse_time":
+        return LambdaLR(optimizer, InverseTimeDecay(decay))
     if cfg.lr_policy == "linear":
         return LambdaLR(optimizer, LinearDecay(cfg.n_epochs, cfg.n_epochs_decay))
     if cfg.lr_policy == "step":

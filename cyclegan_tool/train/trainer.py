@@ -113,6 +113,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
         log.warning("--amp fp16 on the CPU is slow; bf16 is the CPU's fast mixed precision")
 
     dataset = UnalignedDataset(cfg)
+    cfg = dataset.cfg.validate()  # channels resolved from the data
     model = CycleGAN(cfg, device, rank=info.rank)
     epoch, batches_done, step = 0, 0, 0
     if state is not None:
@@ -125,7 +126,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
 
     sampler = EpochSampler(len(dataset), shuffle=not cfg.serial_batches, seed=cfg.seed,
                            rank=info.rank, world=info.world)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.loader_workers,
+    workers = 0 if dataset.in_memory and cfg.workers < 0 else cfg.loader_workers
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=False)
     steps_per_epoch = math.ceil(math.ceil(len(dataset) / info.world) / cfg.batch_size)
     last_epoch = min(cfg.total_epochs, cfg.until_epoch or cfg.total_epochs)
@@ -144,8 +146,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
         checkpoints.save(path, {
             "format": checkpoints.FORMAT, "format_version": checkpoints.FORMAT_VERSION,
             "tool_version": __version__, "created": datetime.now(timezone.utc).isoformat(),
-            "config": cfg.to_dict(), "conventions": conventions.describe(),
-            "arch": {"generator": cfg.generator_spec.to_dict(), "discriminator": cfg.discriminator_spec.to_dict()},
+            "config": cfg.to_dict(), "conventions": conventions.describe(dataset.value_range),
+            "arch": checkpoints.arch_entry(cfg.generator_spec, cfg.discriminator_spec("b"), cfg.discriminator_spec("a")),
             "epoch": epoch_, "batches_done": batches_, "step": step, "rng": _rng_state(device), "best": best,
             **model.state_dict(),
         })
@@ -187,7 +189,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                     if board:
                         board.write(step, logged)
                 if cfg.sample_freq and step % cfg.sample_freq == 0:
-                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals())
+                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals(),
+                                                dataset.value_range)
                 if cfg.save_latest_freq and step % cfg.save_latest_freq == 0 and batches_done < steps_per_epoch:
                     save(run_dir / "latest.pt", epoch, batches_done)
                 reporter.step(step=step, epoch=epoch + 1, losses=logged)
@@ -196,7 +199,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                     loss_log.write({"epoch": epoch + 1, "step": step, "lr": model.lr,
                                     **{k: round(float(v), 5) for k, v in losses.items()}})
                 if cfg.sample_freq and step % cfg.sample_freq:
-                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals())
+                    artifacts.write_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", model.visuals(),
+                                                dataset.value_range)
             model.end_epoch()
             epoch, batches_done = epoch + 1, 0
             if info.is_main:
@@ -213,10 +217,10 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                 save(run_dir / "latest.pt", epoch, 0)
                 if improved:
                     save(run_dir / "best.pt", epoch, 0)
-                artifacts.write_reference_generators(run_dir, model.nets, "latest")
+                artifacts.write_reference_generators(run_dir, model.nets, "latest", cfg.netG)
                 if cfg.save_epoch_freq and epoch % cfg.save_epoch_freq == 0:
                     save(run_dir / f"epoch_{epoch:04d}.pt", epoch, 0)
-                    artifacts.write_reference_generators(run_dir, model.nets, str(epoch))
+                    artifacts.write_reference_generators(run_dir, model.nets, str(epoch), cfg.netG)
                 write_training_plot(run_dir / "training.png", loss_log.records())
                 reporter.epoch_end(epoch=epoch, total_epochs=cfg.total_epochs,
                                    seconds=time.perf_counter() - t0, lr=model.lr, metrics=metrics, best=improved)

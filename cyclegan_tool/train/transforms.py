@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cyclegan_tool.conventions import array_to_tensor
+from cyclegan_tool.conventions import VALUE_RANGE, array_to_tensor
 
 
 def _bicubic():
@@ -43,9 +43,10 @@ def _make_multiple(img, base: int = 4):
     return img if (w, h) == (ow, oh) else img.resize((w, h), _bicubic())
 
 
-def preprocess(img, *, mode: str, load_size: int, crop_size: int, flip: bool,
-               rng: np.random.Generator) -> torch.Tensor:
-    """PIL RGB image -> `Tensor[3, H, W]` float32 in [-1, 1], augmented per `mode`."""
+def preprocess(img, *, mode: str, load_size: int, crop_size: int, flip: bool, rng: np.random.Generator,
+               channels: int = 3, value_range: tuple[float, float] = VALUE_RANGE) -> torch.Tensor:
+    """PIL RGB image -> `Tensor[channels, H, W]` float32 in `value_range`, augmented per `mode`
+    (1 channel: the luma, as the reference's loader reads gray domains)."""
     if mode == "resize_and_crop":
         img = img.resize((load_size, load_size), _bicubic())
         img = _random_crop(img, crop_size, rng)
@@ -60,4 +61,4 @@ def preprocess(img, *, mode: str, load_size: int, crop_size: int, flip: bool,
         from PIL import Image
 
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return array_to_tensor(np.asarray(img))
+    return array_to_tensor(np.asarray(img), channels=channels, value_range=value_range)
