@@ -12,9 +12,27 @@ Layout:
     cli/       thin Click entry points over the above
 """
 
+import sys
+import types
+
 __version__ = "0.1.0"
 
-_API = ("convert", "convert_events", "evaluate", "export", "load_model", "resolve_model", "train")
+_API = ("convert", "convert_events", "describe_model", "evaluate", "export", "load_model", "resolve_model",
+        "shipped_models", "train")
+
+
+class _Package(types.ModuleType):
+    """`cyclegan_tool.train` and `cyclegan_tool.export` are API functions although subpackages of
+    those names exist: importing a subpackage does not rebind the name (the subpackages stay
+    importable as `from cyclegan_tool.train import trainer`)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

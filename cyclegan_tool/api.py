@@ -112,6 +112,10 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
     gen = desc.get("generator") or {}
     direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
     arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
+    channels = (gen.get("input_nc", 3), gen.get("output_nc", 3))
+    if channels != (3, 3):  # for a checkpoint, the a2b generator's
+        words = {1: "gray", 3: "RGB"}
+        arch += f", {words.get(channels[0], channels[0])} -> {words.get(channels[1], channels[1])}"
     kind = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
     _, how = make_backend(resolved.path, backend=backend, device=device)
     if resolved.scale:
@@ -124,7 +128,7 @@ def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", 
     """An opened inference backend for any model `convert` takes (use it as a context manager):
 
         with ct.load_model("horse2zebra") as m:
-            y = m.infer(x)      # Tensor[N, 3, H, W] in [-1, 1], H and W multiples of m.info.pad_multiple
+            y = m.infer(x)      # Tensor[N, C, H, W] in m.info.value_range, H and W multiples of m.info.pad_multiple
     """
     from cyclegan_tool.runtime import make_backend
 

@@ -1,0 +1,115 @@
+"""What the two Keras-chapter examples share: finding ../shared/data, unpacking an archive
+once, training through the public API, image grids, and the docs/EXAMPLES.md section."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import cyclegan_tool as ct
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+DOCS = REPO / "docs"
+
+
+def unpack(archive: Path, into: Path) -> Path:
+    """Extract `archive` under `into` once (a marker file says it is complete); returns `into`."""
+    done = into / ".unpacked"
+    if done.exists():
+        return into
+    if not archive.is_file():
+        raise SystemExit(f"{archive}: not found (the examples read ../shared/data beside the clone; "
+                         "give --shared-data DIR)")
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    done.write_text(archive.name)
+    return into
+
+
+def save_png(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "L" if array.ndim == 2 else "RGB"
+    Image.fromarray(array, mode).save(path)
+
+
+def load(path: Path) -> np.ndarray:
+    """uint8 [H, W, 3] (gray files replicated)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+class EpochLines:
+    """A training reporter (see cyclegan_tool.train.trainer.Reporter) that prints one line per epoch."""
+
+    def start(self, *, total_steps, done_steps, info):
+        print(f"training: {total_steps} steps to go, run folder {info['run_dir']}", flush=True)
+
+    def step(self, **_):
+        pass
+
+    def epoch_end(self, *, epoch, total_epochs, seconds, lr, metrics=None, best=False):
+        kid = f", test KID a2b {metrics['kid_a2b']:.4f} b2a {metrics['kid_b2a']:.4f}" if metrics else ""
+        print(f"epoch {epoch}/{total_epochs} in {seconds:.0f} s{kid}{' (best)' if best else ''}", flush=True)
+
+    def close(self):
+        pass
+
+
+def train(dataroot: Path, run_root: Path, name: str, preset: str, epochs: int, **options) -> Path:
+    """Train (or resume, with a longer schedule) through `cyclegan_tool.train`; returns the run folder."""
+    run_dir = run_root / name
+    resume = (run_dir / "latest.pt").exists()
+    t0 = time.perf_counter()
+    ct.train(dataroot, preset=None if resume else preset, resume=resume, name=name, reporter=EpochLines(),
+             checkpoints_dir=str(run_root), n_epochs=epochs, n_epochs_decay=0, **options)
+    print(f"trained {name} in {time.perf_counter() - t0:.0f} s")
+    return run_dir
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    return run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "latest.pt"
+
+
+def training_hours(run_dir: Path) -> float:
+    """Wall-clock hours of the run's logged training (from log.jsonl's first to last record)."""
+    times = [r["time"] for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "time" in r]
+    return (max(times) - min(times)) / 3600 if len(times) > 1 else 0.0
+
+
+def grid(rows: list[list[np.ndarray]], scale: int = 3, gap: int = 2) -> np.ndarray:
+    """Tiles (uint8 [H, W, 3] or [H, W]) in rows, enlarged `scale` x (nearest), on white."""
+    def rgb(t):
+        return np.repeat(t[..., None], 3, 2) if t.ndim == 2 else t
+
+    h, w = rows[0][0].shape[:2]
+    cols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (h + gap), cols * (w + gap), 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            out[i * (h + gap): i * (h + gap) + h, j * (w + gap): j * (w + gap) + w] = rgb(tile)
+    return np.kron(out, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else out
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def write_section(key: str, text: str, path: Path = DOCS / "EXAMPLES.md") -> None:
+    """Replace (or append) the section between `<!-- key -->` markers in docs/EXAMPLES.md."""
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    doc = path.read_text(encoding="utf-8") if path.exists() else "# Examples\n"
+    if begin in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    path.write_text(doc, encoding="utf-8")
