@@ -27,7 +27,9 @@ from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 from cyclegan_tool.runtime.torch_backend import TorchBackend
 
 HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
-RESOURCE = {"onnxruntime": "session", "pytorch": "net"}
+RESOURCE = {"onnxruntime": "session", "pytorch": "net", "openvino": "compiled"}
+HAS_OV = importlib.util.find_spec("openvino") is not None
+needs_ov = pytest.mark.skipif(not HAS_OV, reason="OpenVINO is not installed (pip install '.[openvino]')")
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,16 @@ def fp16_onnx(tiny_generator) -> Path:
     return out
 
 
-@pytest.fixture(params=["pytorch", "onnxruntime-fp32", "onnxruntime-fp16"])
+@pytest.fixture(params=["pytorch", "onnxruntime-fp32", "onnxruntime-fp16",
+                        pytest.param("openvino-fp32", marks=needs_ov), pytest.param("openvino-fp16", marks=needs_ov)])
 def cpu_backend(request, tiny_generator, tiny_onnx, fp16_onnx) -> Backend:
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
     return {"pytorch": lambda: TorchBackend(tiny_generator, device="cpu"),
             "onnxruntime-fp32": lambda: OnnxRuntimeBackend(tiny_onnx, device="cpu"),
-            "onnxruntime-fp16": lambda: OnnxRuntimeBackend(fp16_onnx, device="cpu")}[request.param]()
+            "onnxruntime-fp16": lambda: OnnxRuntimeBackend(fp16_onnx, device="cpu"),
+            "openvino-fp32": lambda: OpenVINOBackend(tiny_onnx),
+            "openvino-fp16": lambda: OpenVINOBackend(fp16_onnx)}[request.param]()
 
 
 def test_backend_contract(cpu_backend):
@@ -185,3 +192,22 @@ def test_engine_with_device_cpu_is_one_line(tmp_path):
                                    str(tmp_path / "out")])
     assert res.exit_code == 1 and res.output.count("\n") == 1
     assert "runs only on an NVIDIA GPU" in res.output and "m.plan" in res.output
+
+
+@needs_ov
+def test_openvino_matches_onnxruntime_and_is_chosen_only_when_asked(tiny_onnx, tmp_path):
+    """OpenVINO runs FP32 graphs in FP32 (not its bf16 default on CPUs that have it)."""
+    from cyclegan_tool.runtime import make_backend
+
+    be, why = make_backend(tiny_onnx, backend="openvino")
+    assert be.name == "openvino" and "openvino" in why
+    assert make_backend(tiny_onnx)[0].name == "onnxruntime"
+    with pytest.raises(Exception, match="runs on the CPU"):
+        make_backend(tiny_onnx, backend="openvino", device="cuda")[0].open()
+    x = torch.rand(3, 3, 64, 48) * 2 - 1
+    with be, OnnxRuntimeBackend(tiny_onnx, device="cpu") as ort_be:
+        assert (be.infer(x) - ort_be.infer(x)).abs().max() < 1e-4
+    write_domain(tmp_path / "in", 3, (30, 26), (0.5, 0.5, 0.5), seed=3)
+    res = CliRunner().invoke(cli, ["convert", "--onnx", str(tiny_onnx), "--backend", "openvino",
+                                   str(tmp_path / "in"), str(tmp_path / "out")])
+    assert res.exit_code == 0 and "openvino" in res.output and len(list((tmp_path / "out").glob("*.png"))) == 3

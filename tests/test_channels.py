@@ -3,6 +3,7 @@ convert, the GUI, and how a gray file meets a 3-channel model and a color file a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -147,3 +148,21 @@ def test_api_names_survive_importing_the_subpackages():
     from cyclegan_tool.train import config  # the subpackages themselves stay importable
 
     assert config.TrainConfig
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt_rtx") is None, reason="TensorRT for RTX is not installed")
+def test_engine_for_a_gray_input_model_takes_its_channels(gray_color_run, tmp_path):
+    """The default profile follows the model's input channels; the sidecar keeps the value range."""
+    run, _ = gray_color_run
+    report = ct.export(run / "latest.pt", engine=tmp_path / "g.plan", trt="rtx", fp16=True,
+                       max_shape="2x1x96x96", opt_shape="1x1x64x64", workspace_mib=256)
+    side = json.loads((tmp_path / "g.plan.json").read_text())
+    assert side["profile"]["min"] == [1, 1, 64, 64] and side["profile"]["max"] == [2, 1, 96, 96]  # min: the default
+    assert side["conventions"]["value_range"] == [0.0, 1.0] and side["generator"]["output_nc"] == 3
+    from cyclegan_tool.export import sidecar
+
+    assert report.engine_info and sidecar.limits(side)["max_batch"] == 2
+    with pytest.raises(Exception, match="takes 1 channel"):
+        ct.export(run / "latest.pt", engine=tmp_path / "h.plan", output=tmp_path / "h.onnx", trt="rtx",
+                  min_shape="1x3x64x64", opt_shape="1x3x64x64", max_shape="2x3x64x64")

@@ -160,3 +160,26 @@ def test_gui_without_a_display_says_why(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":97")  # no X server there: Qt would abort the process
     msg = why_no_gui()
     assert msg and msg.startswith("the GUI cannot start: Qt could not open")
+
+
+def test_gray_to_color_model_runs_and_writes_color(window, qtbot, tmp_path):
+    from cyclegan_tool.checkpoints import LoadedGenerator
+    from cyclegan_tool.export.onnx_export import export_onnx
+    from cyclegan_tool.models import GeneratorSpec, build_generator
+
+    spec = GeneratorSpec(name="keras_unet_k3", input_nc=1, output_nc=3, ngf=4, norm="instance_affine")
+    loaded = LoadedGenerator(net=build_generator(spec).eval(), spec=spec, direction="a2b", source=tmp_path / "g.pt",
+                             source_sha256="0" * 64, origin="cyclegan-tool")
+    export_onnx(loaded, tmp_path / "gray2color.onnx")
+    (tmp_path / "in").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((20, 28), 60 * i + 40, np.uint8)).save(tmp_path / "in" / f"g{i}.png")
+    drop(window.drop, [tmp_path / "in"])
+    window.set_model(str(tmp_path / "gray2color.onnx"))
+    assert "gray -> RGB" in window.model_info.text()
+    window.output_edit.setText(str(tmp_path / "out"))
+    window.start_run()
+    qtbot.waitUntil(lambda: window.summary is not None, timeout=60_000)
+    assert window.summary.converted == 2 and not window.summary.failed
+    outs = sorted((tmp_path / "out").rglob("g*.png"))
+    assert len(outs) == 2 and all(Image.open(p).mode == "RGB" and Image.open(p).size == (28, 20) for p in outs)

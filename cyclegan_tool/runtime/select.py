@@ -10,7 +10,7 @@ from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.runtime.base import Backend
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "pytorch")
 KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime",
                   ".pt": "pytorch", ".pth": "pytorch"}
 
@@ -24,6 +24,10 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         raise ConfigError(f"{path}: unknown model type '{path.suffix}' (use .plan, .onnx, .pt or .pth)")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}")
+    if backend == "openvino" and kind == "onnxruntime":  # the other runtime for ONNX files, CPU only
+        from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+        return OpenVINOBackend(path, device=device), f"{path.name}: ONNX model -> openvino on CPU (asked for)"
     if backend != "auto" and backend != kind:
         raise ConfigError(f"--backend {backend} cannot run {path.name}; a {path.suffix} file runs on {kind}")
     where = "CUDA" if resolve_device(device).type == "cuda" else "CPU"

@@ -1,0 +1,81 @@
+"""OpenVINO backend for exported `.onnx` models on the CPU (`pip install ".[openvino]"`).
+
+It reads the same ONNX file and metadata as ONNX Runtime. Precision is the graph's: OpenVINO's
+CPU plugin would otherwise run FP32 graphs in bf16 on CPUs that have it, which changes the
+output, so FP32 is asked for explicitly (`INFERENCE_PRECISION_HINT`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan_tool.conventions import value_range_of
+from cyclegan_tool.errors import BackendError, MissingDependencyError
+from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.runtime.base import Backend, ModelInfo
+
+
+def onnx_metadata(path: Path) -> dict:
+    """Our metadata of an ONNX file (graph not loaded into memory twice: weights skipped)."""
+    import onnx
+
+    from cyclegan_tool.onnx_metadata import read_metadata, require
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise BackendError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0] if str(e) else e})") from None
+    return require(read_metadata(model), path)
+
+
+class OpenVINOBackend(Backend):
+    name = "openvino"
+
+    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0):
+        super().__init__()
+        self.path, self.device_name, self.threads = Path(path), device, threads
+
+    def _open(self) -> ModelInfo:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise MissingDependencyError("openvino", "--backend openvino") from None
+        if self.device_name not in ("auto", "cpu"):
+            raise BackendError(f"--backend openvino runs on the CPU, not --device {self.device_name}")
+        if not self.path.is_file():
+            raise BackendError(f"{self.path}: no such file")
+        meta = onnx_metadata(self.path)
+        precision = meta.get("precision", "fp32")
+        config = {"PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "f16" if precision == "fp16" else "f32"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        try:
+            core = ov.Core()
+            self.compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
+        except Exception as e:
+            raise BackendError(f"{self.path}: OpenVINO cannot load it ({str(e).splitlines()[0]})") from None
+        self.request = self.compiled.create_infer_request()
+        port = self.compiled.input(0)
+        self.np_dtype = np.float16 if port.get_element_type().get_type_name() == "f16" else np.float32
+        self.version = ov.__version__.split("-")[0]
+        return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
+                         precision=precision, pad_multiple=int(meta["pad_multiple"]), source=str(self.path),
+                         input_dtype="float16" if self.np_dtype == np.float16 else "float32",
+                         value_range=value_range_of(meta.get("conventions")),
+                         extra={"runtime": f"OpenVINO {self.version}", "metadata": meta})
+
+    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
+        feed = np.ascontiguousarray(x.detach().cpu().numpy().astype(self.np_dtype, copy=False))
+        out = self.request.infer({0: feed})[self.compiled.output(0)]
+        return torch.from_numpy(np.asarray(out, dtype=np.float32).copy())
+
+    def _close(self) -> None:
+        self.request = None
+        self.compiled = None
+
+    def describe(self) -> str:
+        return f"openvino {self.info.precision} on cpu" if self.info else super().describe()
