@@ -288,3 +288,16 @@ def test_eval_every_without_test_folders_fails_before_training(tmp_path, dataroo
     with pytest.raises(ConfigError, match="testA not found"):
         train(tiny_config(dataroot, tmp_path / "runs", eval_every=1))
     assert not (tmp_path / "runs" / "run" / "latest.pt").exists()
+
+
+def test_spread_sample_covers_the_sorted_folder(tmp_path):
+    from PIL import Image
+
+    from cyclegan_tool.metrics.folders import image_files
+
+    (tmp_path / "f").mkdir()
+    for cls in "abcd":
+        for i in range(5):
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "f" / f"{cls}_{i}.png")
+    assert [p.name[0] for p in image_files(tmp_path / "f", limit=4, spread=True)] == list("abcd")
+    assert [p.name[0] for p in image_files(tmp_path / "f", limit=4)] == list("aaaa")  # --limit: the first N

@@ -47,15 +47,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "cyclegan-tool" / "fid"
 
 
-def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit: int | None = None) -> list[Path]:
-    """The images a metric reads from `folder` (recursively, sorted; `pattern` is a glob on names)."""
+def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit: int | None = None,
+                spread: bool = False) -> list[Path]:
+    """The images a metric reads from `folder` (recursively, sorted; `pattern` is a glob on names):
+    with `limit`, the first N, or with `spread` N evenly spaced over the sorted list (a sample
+    that covers every class of a folder sorted by class)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
     files = list_images(folder)
     if pattern:
         files = [p for p in files if p.match(pattern)]
-    if limit:
+    if limit and spread and limit < len(files):
+        files = [files[i * len(files) // limit] for i in range(limit)]
+    elif limit:
         files = files[:limit]
     if not files:
         what = f"matching '{pattern}' " if pattern else ""
@@ -71,7 +76,7 @@ def _cache_key(folder: Path, files: list[Path], extractor: FeatureExtractor) -> 
 
 
 def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, pattern: str | None = None,
-                    limit: int | None = None, cache_dir: str | os.PathLike | None = None,
+                    limit: int | None = None, spread: bool = False, cache_dir: str | os.PathLike | None = None,
                     progress: Progress | None = None) -> FolderFeatures:
     """Features of the images in `folder`; unreadable files are skipped and listed.
 
@@ -79,7 +84,7 @@ def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, p
     Raises DataError when the folder has no readable image.
     """
     folder = Path(folder)
-    files = image_files(folder, pattern=pattern, limit=limit)
+    files = image_files(folder, pattern=pattern, limit=limit, spread=spread)
     entry = None
     if cache_dir is not None:
         entry = Path(cache_dir) / f"{_cache_key(folder, files, extractor)}.npz"

@@ -88,7 +88,8 @@ class TrainConfig:
     tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard package)", runtime=True)
     eval_every: int = opt(0, "every N epochs, FID/KID of both generators on DATAROOT/testA and testB (needs the "
                           "[eval] extra); keeps best.pt (0: off)", runtime=True)
-    eval_limit: int = opt(0, "score only the first N test images of each domain (0: all)", runtime=True)
+    eval_limit: int = opt(0, "score N test images of each domain, evenly spread, translated and real (0: all)",
+                          runtime=True)
     best_metric: str = opt("kid_a2b", "which test metric chooses best.pt (lower is better)",
                            ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a"), runtime=True)
     until_epoch: int = opt(0, "stop after this epoch (resume later with --resume); 0: run to the end", runtime=True)

@@ -46,9 +46,11 @@ class TrainingEvaluator:
         self.cfg, self.device = cfg, device
         self.folders = test_folders(cfg)
         limit = cfg.eval_limit or None
-        self.sources = [image_files(f, limit=limit) for f in self.folders]
+        self.sources = [image_files(f, limit=limit, spread=True) for f in self.folders]
         self.extractor = extractor or FeatureExtractor(device=str(device))
-        self.real = [folder_features(f, self.extractor, cache_dir=default_cache_dir()).features for f in self.folders]
+        # The real side is limited too: the same images every epoch, and no long start on big test sets.
+        self.real = [folder_features(f, self.extractor, limit=limit, spread=True, cache_dir=default_cache_dir()).features
+                     for f in self.folders]
 
     @torch.no_grad()
     def _translate(self, net: nn.Module, files: list[Path], multiple: int, spec) -> np.ndarray:
