@@ -151,11 +151,14 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
            direction: str | None = None, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
            fp16: bool = False, opset: int = 17, check: bool = True, trt: str = "auto",
            min_shape: str | None = None, opt_shape: str | None = None, max_shape: str | None = None,
-           workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = ()) -> ExportReport:
+           workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = (), int8: PathLike | None = None,
+           calib_count: int = 64, calib_size: int = 256, int8_min_psnr: float | None = None) -> ExportReport:
     """A generator (our .pt or a reference .pth) -> ONNX, parity-checked, and with `engine` a
     TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,
     and an existing file there is never replaced. Profile shapes are NxCxHxW strings; unset,
-    they are `trt_build.DEFAULT_PROFILE` with the model's input channels."""
+    they are `trt_build.DEFAULT_PROFILE` with the model's input channels. `int8`: a folder of
+    images of the model's input domain to calibrate an int8 ONNX graph on (`export/int8.py`),
+    written only within `int8_min_psnr` dB (default 30) of the FP32 graph."""
     import time
 
     from cyclegan_tool import checkpoints
@@ -163,6 +166,8 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
 
     if not output and not engine:
         raise ConfigError("give -o MODEL.onnx, --engine MODEL.plan, or both")
+    if int8 and engine:
+        raise ConfigError("--int8 makes an ONNX model for the CPU runtimes; engines are built FP16 or FP32")
     t0 = time.perf_counter()
     spec = None
     if netG or ngf or norm:
@@ -195,7 +200,8 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
     if not output and onnx_path.exists():
         raise ConfigError(f"{onnx_path} exists and the engine's ONNX would replace it; give -o to say where "
                           "the ONNX goes (-o that same path to replace it)")
-    result = export_onnx(loaded, onnx_path, fp16=fp16, opset=opset, check=check)
+    result = export_onnx(loaded, onnx_path, fp16=fp16, opset=opset, check=check, int8_calibration=int8,
+                         calib_count=calib_count, calib_size=calib_size, int8_min_psnr=int8_min_psnr)
     info = None
     if engine:
         from cyclegan_tool.export.trt_build import build_engine

@@ -211,3 +211,54 @@ def test_openvino_matches_onnxruntime_and_is_chosen_only_when_asked(tiny_onnx, t
     res = CliRunner().invoke(cli, ["convert", "--onnx", str(tiny_onnx), "--backend", "openvino",
                                    str(tmp_path / "in"), str(tmp_path / "out")])
     assert res.exit_code == 0 and "openvino" in res.output and len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+@pytest.fixture(scope="module")
+def int8_onnx(tiny_generator, tmp_path_factory) -> Path:
+    from cyclegan_tool import api
+
+    root = tmp_path_factory.mktemp("int8")
+    write_domain(root / "calib", 10, (40, 36), (0.8, 0.5, 0.2), seed=11)
+    # A random tiny network quantizes worse than a trained one (26 vs 32 dB): a lower bar here.
+    api.export(tiny_generator, output=root / "tiny_int8.onnx", int8=root / "calib", calib_size=32, int8_min_psnr=20)
+    return root / "tiny_int8.onnx"
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", pytest.param("openvino", marks=needs_ov)])
+def test_int8_graph_keeps_the_contract_and_records_its_calibration(int8_onnx, tiny_onnx, runtime):
+    from cyclegan_tool.onnx_metadata import read_metadata
+    from cyclegan_tool.runtime import make_backend
+
+    import onnx
+
+    meta = read_metadata(onnx.load(str(int8_onnx)))
+    cal = meta["calibration"]
+    assert meta["precision"] == "int8" and cal["images"] == 10 and cal["folder"] == "calib" and cal["files_sha256"]
+    assert cal["psnr_db_vs_fp32"] >= 20 and "percentile" in cal["method"]
+    ops = {n.op_type for n in onnx.load(str(int8_onnx)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    x = torch.rand(2, 3, 32, 40) * 2 - 1
+    with make_backend(int8_onnx, backend=runtime)[0] as q, OnnxRuntimeBackend(tiny_onnx, device="cpu") as ref:
+        assert q.info.precision == "int8" and q.info.input_dtype == "float32"
+        y, r = q.infer(x), ref.infer(x)
+        assert y.shape == r.shape and 10 * torch.log10(4 / ((y - r) ** 2).mean()) > 20  # close to FP32
+
+
+def test_int8_needs_calibration_images(tiny_generator, tmp_path):
+    from cyclegan_tool import api
+    from cyclegan_tool.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="calibration needs a folder"):
+        api.export(tiny_generator, output=tmp_path / "q.onnx", int8=tmp_path / "missing")
+    write_domain(tmp_path / "few", 3, (32, 32), (0.5, 0.5, 0.5), seed=1)
+    with pytest.raises(ConfigError, match="at least 8"):
+        api.export(tiny_generator, output=tmp_path / "q.onnx", int8=tmp_path / "few")
+    with pytest.raises(ConfigError, match="engines are built FP16 or FP32"):
+        api.export(tiny_generator, engine=tmp_path / "q.plan", int8=tmp_path / "few")
+    write_domain(tmp_path / "enough", 8, (32, 32), (0.5, 0.5, 0.5), seed=2)
+    from cyclegan_tool.errors import ExportError
+
+    with pytest.raises(ExportError, match="from FP32 on its calibration images"):  # the fidelity bar
+        api.export(tiny_generator, output=tmp_path / "q.onnx", int8=tmp_path / "enough", calib_size=32,
+                   int8_min_psnr=90)
+    assert not (tmp_path / "q.onnx").exists()

@@ -144,8 +144,11 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
 
 def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool = False, opset: int = MIN_OPSET,
-                check: bool = True, check_sizes: tuple[tuple[int, int], ...] | None = None) -> OnnxExport:
-    """Export `loaded` to `path`; FP16 gives the strongly typed FP16 graph (instance norm in FP32).
+                check: bool = True, check_sizes: tuple[tuple[int, int], ...] | None = None,
+                int8_calibration: str | os.PathLike | None = None, calib_count: int = 64,
+                calib_size: int = 256, int8_min_psnr: float | None = None) -> OnnxExport:
+    """Export `loaded` to `path`; FP16 gives the strongly typed FP16 graph (instance norm in FP32);
+    `int8_calibration` (a folder of input-domain images) the int8 QDQ graph (see `int8.py`).
 
     With `check`, ONNX Runtime runs the file against PyTorch at `check_sizes` and the export
     fails past the tolerance (see `parity.py`); the file is only written when it passes.
@@ -155,13 +158,27 @@ def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool 
 
     t0 = time.perf_counter()
     model = export_fp32(loaded, opset)
-    precision = "fp16" if fp16 else "fp32"
+    precision = "int8" if int8_calibration else "fp16" if fp16 else "fp32"
+    if fp16 and int8_calibration:
+        raise ExportError("choose --fp16 or --int8, not both")
     if fp16:
         model = fp16_pass.to_fp16(model)
     meta = model_metadata(loaded, precision)
+    if int8_calibration:
+        from cyclegan_tool.export import int8
+
+        inputs, record = int8.calibration_inputs(int8_calibration, loaded.spec, count=calib_count, size=calib_size)
+        quantized = int8.quantize(model, inputs)
+        lo, hi = value_range(loaded.spec)
+        psnr_db = int8.fidelity(model, quantized, inputs, hi - lo)
+        int8.check(psnr_db, int8.MIN_PSNR_DB if int8_min_psnr is None else int8_min_psnr)
+        model, meta["calibration"] = quantized, {**record, "psnr_db_vs_fp32": round(psnr_db, 2)}
     set_metadata(model, meta)
     _onnx().checker.check_model(model, full_check=True)
-    parity = check_parity(model, loaded, precision, check_sizes) if check else {"skipped": True}
+    if int8_calibration:  # its fidelity was measured against the FP32 graph above
+        parity = {"runtime": "onnxruntime CPU", "precision": "int8", "psnr_db_vs_fp32": meta["calibration"]["psnr_db_vs_fp32"]}
+    else:
+        parity = check_parity(model, loaded, precision, check_sizes) if check else {"skipped": True}
     parity["export_seconds"] = round(time.perf_counter() - t0, 2)
     return OnnxExport(path=save_model(model, path), precision=precision, metadata=meta, parity=parity)
 
