@@ -3,7 +3,9 @@
 The baseline is the way the reference test script works: one image at a time, batch 1,
 FP32, decode -> forward -> PNG encode, no overlap between the steps. Both use the same
 ResNet-9 (ngf 64) generator with random weights: speed does not depend on the weights.
-Every variant runs in this one process, --repeat times; the table gives medians.
+Every variant runs in this one process, --repeat times, alternating; the table gives medians.
+Variants: PyTorch, ONNX Runtime and OpenVINO (if installed) on the FP32 graph, and both on
+an int8 graph calibrated on the same images (`export --int8`).
 
     python bench/convert_bench.py                                   # CPU, 24 testA images
     python bench/convert_bench.py --images ../shared/data/horse2zebra/testA --limit 0 --device cuda
@@ -12,6 +14,7 @@ Every variant runs in this one process, --repeat times; the table gives medians.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import sys
@@ -45,12 +48,26 @@ def reference_loop(files: list[Path], weights: Path, out: Path, device: str) -> 
             Image.fromarray(arr).save(out / (f.stem + ".png"))
 
 
-def tool_convert(src: Path, model: Path, out: Path, device: str, **opts) -> int:
+def tool_convert(src: Path, model: Path, out: Path, device: str, backend: str = "auto", **opts) -> int:
     options = ConvertOptions(**opts).validate()
-    backend, _ = make_backend(model, device=device)
+    backend, _ = make_backend(model, device=device, backend=backend)
     with backend:
         *_, summary = run_convert(plan_jobs(src, out, options), backend, options)
     return summary.converted
+
+
+def psnr_folders(a: Path, b: Path) -> float:
+    """Mean PSNR (dB, capped at 99) between same-named PNGs of two folders."""
+    import numpy as np
+    from PIL import Image
+
+    scores = []
+    for p in sorted(a.glob("*.png")):
+        x = np.asarray(Image.open(p), np.float64)
+        y = np.asarray(Image.open(b / p.name), np.float64)
+        mse = float(np.mean((x - y) ** 2))
+        scores.append(99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0**2 / mse)))
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def main() -> None:
@@ -61,6 +78,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=0, help="0: the tool's default for the device")
     ap.add_argument("--replicate", type=int, default=1, help="copy each image this many times (GPU runs)")
+    ap.add_argument("--weights", choices=["random", "horse2zebra"], default="random",
+                    help="ResNet-9 ngf 64 with random weights (speed), or the shipped horse2zebra generator's "
+                         "weights (speed and a meaningful PSNR of each variant against FP32)")
     args = ap.parse_args()
     src_all = sorted(Path(args.images).glob("*.jpg"))
     if not src_all:
@@ -75,10 +95,26 @@ def main() -> None:
     files = sorted(src.glob("*.jpg"))
     torch.manual_seed(0)
     weights = work / "latest_net_G.pth"
-    torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), weights)
+    if args.weights == "horse2zebra":
+        from cyclegan_tool.weights import generator_weights
+
+        spec, state = generator_weights("horse2zebra")
+        net = build_generator(spec)
+        net.load_state_dict(state)
+        torch.save(net.state_dict(), weights)
+    else:
+        torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), weights)
     from cyclegan_tool.export.onnx_export import export_onnx
 
     onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path
+    int8_path = export_onnx(checkpoints.load_generator(weights), work / "g_int8.onnx", int8_calibration=src,
+                            calib_count=len(files), int8_min_psnr=0).path
+    from cyclegan_tool.onnx_metadata import read_metadata
+
+    import onnx
+
+    int8_psnr = read_metadata(onnx.load(str(int8_path)))["calibration"]["psnr_db_vs_fp32"]
+    has_ov = importlib.util.find_spec("openvino") is not None
     variants = [
         ("reference-style loop: PyTorch FP32, batch 1, PNG", lambda o: reference_loop(files, weights, o, args.device)),
         (f"convert --checkpoint (PyTorch), batch {args.batch or 'auto'}, PNG",
@@ -87,27 +123,44 @@ def main() -> None:
          lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch, format="png")),
         (f"convert --onnx (ONNX Runtime), batch {args.batch or 'auto'}, JPEG (keep)",
          lambda o: tool_convert(src, onnx_path, o, args.device, batch_size=args.batch)),
+        (f"convert --onnx int8 (ONNX Runtime), batch {args.batch or 'auto'}, PNG",
+         lambda o: tool_convert(src, int8_path, o, args.device, batch_size=args.batch, format="png")),
     ]
-    rows = []
-    for label, fn in variants:
-        times = []
-        for r in range(args.repeat):
-            out = work / f"out_{len(rows)}_{r}"
+    if has_ov and args.device == "cpu":
+        variants += [
+            (f"convert --onnx --backend openvino (FP32), batch {args.batch or 'auto'}, PNG",
+             lambda o: tool_convert(src, onnx_path, o, args.device, "openvino", batch_size=args.batch, format="png")),
+            (f"convert --onnx int8 --backend openvino, batch {args.batch or 'auto'}, PNG",
+             lambda o: tool_convert(src, int8_path, o, args.device, "openvino", batch_size=args.batch, format="png")),
+        ]
+    times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
+    for r in range(args.repeat):  # alternate the variants, so load from other processes hits all alike
+        for i, (label, fn) in enumerate(variants):
+            out = work / f"out_{i}_{r}"
             t0 = time.perf_counter()
             fn(out)
-            times.append(time.perf_counter() - t0)
-            shutil.rmtree(out)
-        med = statistics.median(times)
-        rows.append({"variant": label, "seconds": times, "median_s": med, "images_per_s": len(files) / med})
-        print(f"{label:58s} {len(files) / med:8.2f} images/s", flush=True)
+            times[i].append(time.perf_counter() - t0)
+            if r:
+                shutil.rmtree(out)
+            print(f"run {r + 1}: {label:58s} {len(files) / times[i][-1]:8.2f} images/s", flush=True)
+    rows = []
+    for i, (label, _) in enumerate(variants):
+        med = statistics.median(times[i])
+        rows.append({"variant": label, "seconds": times[i], "median_s": med, "images_per_s": len(files) / med,
+                     "psnr_vs_fp32_onnx": psnr_folders(work / f"out_{i}_0", work / "out_2_0")})
     shutil.rmtree(work)
     base = rows[0]["images_per_s"]
     lines = [f"## Folder conversion ({args.device})", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
              f"{len(files)} horse2zebra testA JPEGs (256x256), ResNet-9 ngf 64 generator; wall time of the whole "
              f"run including model load, decode and encode; median of {args.repeat} runs.", "",
-             "| variant | images/s | vs. reference loop |", "|---|---:|---:|"]
-    lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x |" for r in rows]
+             f"Weights: {args.weights}. The int8 graph is calibrated on these images "
+             f"({int8_psnr:.1f} dB from FP32 on them); PSNR compares each variant's PNGs with the FP32 ONNX "
+             "variant's (the reference loop truncates where the tool rounds).", "",
+             "| variant | images/s | vs. reference loop | time vs. reference | PSNR vs FP32 (dB) |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "
+              f"{base / r['images_per_s']:.2f} | {r['psnr_vs_fp32_onnx']:.1f} |".replace('nan', '-') for r in rows]
     write_results(f"convert_{torch.device(args.device).type}",
                   {"machine": machine(), "command": command_line(), "images": len(files), "rows": rows},
                   "\n".join(lines))
