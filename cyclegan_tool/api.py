@@ -242,12 +242,13 @@ def train(dataroot: PathLike, *, resume: bool = False, reporter=None, changed: f
 def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, model: PathLike | None = None,
              source: PathLike | None = None, dataroot: PathLike | None = None, direction: str | None = None,
              limit: int | None = None, fake_pattern: str | None = None, cache_dir: PathLike | None | bool = True,
-             device: str = "auto", size: int | None = None, extractor=None, progress=None):
+             device: str = "auto", size: int | None = None, extractor=None, progress=None, spread: bool = False):
     """FID and KID of translated images against real ones; returns a `metrics.report.EvalReport`.
 
     Either `fake` and `real` folders; or a `model` with a `source` folder (translated first)
     and the `real` target folder; or a `model` and a `dataroot` with testA/ and testB/ (both
-    directions when the model holds both). `limit` takes the first N source/fake images.
+    directions when the model holds both). `limit` takes the first N source/fake images (with
+    `spread`, N evenly spaced over the sorted files: every class of a folder sorted by class).
     `cache_dir=True` caches the real folders' features in the user cache, a path there,
     None or False nowhere. `size` runs the model at that shorter side (outputs resized back
     to the input size), as `convert --size N --keep-size`; shipped models default to their
@@ -270,7 +271,8 @@ def evaluate(*, fake: PathLike | None = None, real: PathLike | None = None, mode
         return convert_events(inputs, out, model=model, direction=model_direction, device=device, format="png",
                               **sized)
 
-    return run_evaluation(pairs, translate=translate, limit=limit, fake_pattern=fake_pattern, cache_dir=cache_dir,
+    return run_evaluation(pairs, translate=translate, limit=limit, spread=spread, fake_pattern=fake_pattern,
+                          cache_dir=cache_dir,
                           device=device, extractor=extractor, progress=progress)
 
 

@@ -54,7 +54,7 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-def evaluate(data: Path, run_dir: Path, work: Path) -> dict:
+def evaluate(data: Path, run_dir: Path, work: Path, kid_images: int = 1000) -> dict:
     ckpt = best_checkpoint(run_dir)
     out = work / "outputs"
     shutil.rmtree(out, ignore_errors=True)
@@ -81,9 +81,9 @@ def evaluate(data: Path, run_dir: Path, work: Path) -> dict:
         real.mkdir(parents=True)
         for p in sorted((data / "trainB").glob("*.png"))[::10]:
             shutil.copy(p, real / p.name)
-    results["kid_colorized"] = ct.evaluate(fake=out / "colorized", real=real).kid
-    results["kid_gray_baseline"] = ct.evaluate(fake=data / "testA", real=real).kid
-    results["kid_true_colors"] = ct.evaluate(fake=data / "testB", real=real).kid
+    results["kid_colorized"] = ct.evaluate(limit=kid_images, spread=True, fake=out / "colorized", real=real).kid
+    results["kid_gray_baseline"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testA", real=real).kid
+    results["kid_true_colors"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testB", real=real).kid
     return results
 
 
@@ -114,8 +114,11 @@ def main() -> None:
     ap.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     ap.add_argument("--work", type=Path, default=REPO / "examples" / "runs" / NAME,
                     help="data, run folder and outputs (outside git)")
-    ap.add_argument("--epochs", type=int, default=8, help="total epochs of 625 steps (batch 32)")
+    ap.add_argument("--epochs", type=int, default=2, help="total epochs of 625 steps (batch 32)")
     ap.add_argument("--eval-limit", type=int, default=500, help="test images scored after each epoch")
+    ap.add_argument("--amp", default="bf16", choices=["none", "bf16"],
+                    help="bf16 autocast: 1.15-1.3x faster steps on a CPU with AVX512-BF16 (measured here)")
+    ap.add_argument("--kid-images", type=int, default=1000, help="test images in the final KID figures")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--ship", action="store_true", help="export the chosen checkpoint into the zoo")
     args = ap.parse_args()
@@ -124,9 +127,9 @@ def main() -> None:
     run_root = args.work / "runs"
     if not args.skip_train:
         train(data, run_root, NAME, "keras-colorize", args.epochs, eval_every=1, eval_limit=args.eval_limit,
-              best_metric="kid_a2b", save_epoch_freq=1)
+              best_metric="kid_a2b", save_epoch_freq=1, amp=args.amp, save_latest_freq=200)
     run_dir = run_root / NAME
-    results = evaluate(data, run_dir, args.work)
+    results = evaluate(data, run_dir, args.work, args.kid_images)
     results["cpu_hours"] = round(training_hours(run_dir), 2)
     results["log"] = [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "kid_a2b" in r]
     (args.work / "results.json").write_text(json.dumps(results, indent=2))

@@ -99,7 +99,7 @@ def accuracy(net: DigitNet, files: list[Path], labels: np.ndarray) -> float:
     return float((pred.numpy() == labels).mean())
 
 
-def evaluate(data: Path, run_dir: Path, work: Path) -> dict:
+def evaluate(data: Path, run_dir: Path, work: Path, kid_images: int = 1000) -> dict:
     ckpt = best_checkpoint(run_dir)
     out = work / "outputs"
     shutil.rmtree(out, ignore_errors=True)
@@ -120,10 +120,10 @@ def evaluate(data: Path, run_dir: Path, work: Path) -> dict:
     r["mnist_classifier_on_raw_street"] = accuracy(mnist_clf, street_files, street_labels)
     r["mnist_classifier_on_translated_street"] = accuracy(
         mnist_clf, [out / "to_mnist" / p.name for p in street_files], street_labels)
-    r["kid_translated_mnist_vs_street"] = ct.evaluate(fake=out / "to_street", real=data / "testB").kid
-    r["kid_raw_mnist_vs_street"] = ct.evaluate(fake=data / "testA", real=data / "testB").kid
-    r["kid_translated_street_vs_mnist"] = ct.evaluate(fake=out / "to_mnist", real=data / "testA").kid
-    r["kid_raw_street_vs_mnist"] = ct.evaluate(fake=data / "testB", real=data / "testA").kid
+    r["kid_translated_mnist_vs_street"] = ct.evaluate(limit=kid_images, spread=True, fake=out / "to_street", real=data / "testB").kid
+    r["kid_raw_mnist_vs_street"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testA", real=data / "testB").kid
+    r["kid_translated_street_vs_mnist"] = ct.evaluate(limit=kid_images, spread=True, fake=out / "to_mnist", real=data / "testA").kid
+    r["kid_raw_street_vs_mnist"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testB", real=data / "testA").kid
     return r
 
 
@@ -195,8 +195,11 @@ def main() -> None:
     ap.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     ap.add_argument("--work", type=Path, default=REPO / "examples" / "runs" / NAME,
                     help="data, run folder and outputs (outside git)")
-    ap.add_argument("--epochs", type=int, default=6, help="total epochs of 625 steps (batch 32)")
+    ap.add_argument("--epochs", type=int, default=1, help="total epochs of 625 steps (batch 32)")
     ap.add_argument("--eval-limit", type=int, default=500, help="test images scored after each epoch")
+    ap.add_argument("--amp", default="bf16", choices=["none", "bf16"],
+                    help="bf16 autocast: 1.15-1.3x faster steps on a CPU with AVX512-BF16 (measured here)")
+    ap.add_argument("--kid-images", type=int, default=1000, help="test images in the final KID figures")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--ship", action="store_true", help="export the chosen checkpoint into the zoo")
     args = ap.parse_args()
@@ -205,9 +208,9 @@ def main() -> None:
     run_root = args.work / "runs"
     if not args.skip_train:
         train(data, run_root, NAME, "keras-digits", args.epochs, eval_every=1, eval_limit=args.eval_limit,
-              best_metric="kid_a2b", save_epoch_freq=1)
+              best_metric="kid_a2b", save_epoch_freq=1, amp=args.amp, save_latest_freq=200)
     run_dir = run_root / NAME
-    results = evaluate(data, run_dir, args.work)
+    results = evaluate(data, run_dir, args.work, args.kid_images)
     results["cpu_hours"] = round(training_hours(run_dir), 2)
     results["log"] = [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "kid_a2b" in r]
     (args.work / "results.json").write_text(json.dumps(results, indent=2))

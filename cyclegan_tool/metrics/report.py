@@ -70,7 +70,8 @@ def _stage(progress, name: str):
     return (lambda done, total: progress(name, done, total)) if progress else None
 
 
-def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, extractor, progress) -> EvalReport:
+def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, extractor, progress,
+                   spread: bool = False) -> EvalReport:
     """`pairs`: (label, model direction or None, fake-or-source folder, real folder); a model
     pair has `translate(inputs, out_folder, direction)` (a generator of convert events ending
     with the Summary) translate its source into a temporary folder, as PNG."""
@@ -84,11 +85,11 @@ def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, 
     for label, direction, given, real in pairs:
         real_feats = folder_features(real, extractor, cache_dir=cache, progress=_stage(progress, f"{label} real"))
         if label == "folders":
-            fake_feats = folder_features(given, extractor, pattern=fake_pattern, limit=limit,
+            fake_feats = folder_features(given, extractor, pattern=fake_pattern, limit=limit, spread=spread,
                                          progress=_stage(progress, "fake"))
             results.append(compare(fake_feats, real_feats, label))
             continue
-        files = image_files(given, pattern=fake_pattern, limit=limit)
+        files = image_files(given, pattern=fake_pattern, limit=limit, spread=spread)
         with tempfile.TemporaryDirectory(prefix="cyclegan-eval-") as tmp:
             summary, done = None, 0
             for event in translate(files if limit or fake_pattern else [given], tmp, direction):
