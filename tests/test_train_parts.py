@@ -168,3 +168,21 @@ def test_unsafe_checkpoint_is_refused_without_torch_advice(tmp_path):
         checkpoints.read(path)
     msg = str(err.value)
     assert "odd.pt" in msg and "weights_only" not in msg and "still be loaded" not in msg and "\n" not in msg
+
+
+def test_amp_auto_is_bf16_only_on_cpus_with_native_bf16(monkeypatch, dataroot, tmp_path):
+    import torch
+
+    from conftest import tiny_config
+
+    from cyclegan_tool import devices
+    from cyclegan_tool.train.cyclegan import CycleGAN
+
+    cpu = torch.device("cpu")
+    for native, want in ((True, "bf16"), (False, "none")):
+        monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda native=native: native)
+        assert devices.resolve_amp("auto", cpu) == want
+        model = CycleGAN(tiny_config(dataroot, tmp_path), cpu)
+        assert model.amp == want and model.amp_dtype == (torch.bfloat16 if native else None)
+    assert devices.resolve_amp("none", cpu) == "none" and devices.resolve_amp("fp16", cpu) == "fp16"
+    assert TrainConfig().amp == "auto"

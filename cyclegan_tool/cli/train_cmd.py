@@ -16,7 +16,8 @@ class ProgressBar:
         from tqdm import tqdm
 
         resumed = info["resumed_at"]
-        click.echo(f"run folder {info['run_dir']}  device {info['device']}  processes {info['world_size']}  "
+        click.echo(f"run folder {info['run_dir']}  device {info['device']}  precision {info.get('amp', 'none')}  "
+                   f"processes {info['world_size']}  "
                    f"images A {info['images_a']}  B {info['images_b']}", err=True)
         if resumed:
             click.echo(f"resuming after epoch {resumed[0]}, batch {resumed[1]}", err=True)

@@ -74,7 +74,8 @@ class TrainConfig:
     in_memory: str = opt("auto", "keep the decoded training images in memory (auto: when they take under "
                          "1 GiB)", ("auto", "yes", "no"), runtime=True)
     # speed
-    amp: str = opt("none", "mixed precision: bf16, or fp16 with gradient scaling", ("none", "bf16", "fp16"), runtime=True)
+    amp: str = opt("auto", "mixed precision: bf16, fp16 with gradient scaling, none (FP32), or auto: bf16 on a CPU "
+                   "with native bf16 (AVX512-BF16 or AMX), else none", ("auto", "none", "bf16", "fp16"), runtime=True)
     channels_last: bool = opt(False, "channels-last memory format", runtime=True)
     compile: bool = opt(False, "torch.compile the networks", runtime=True)
     ops: str = opt("auto", "reflection pad / instance norm kernels: native PyTorch, custom (csrc/), or "

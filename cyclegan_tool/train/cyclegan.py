@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cyclegan_tool.devices import resolve_amp
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models import build_discriminator, build_generator, init_weights
 from cyclegan_tool.ops import apply_ops
@@ -62,8 +63,9 @@ class CycleGAN:
         self.per_step_schedule = cfg.lr_policy in PER_STEP
         self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1 + 1000 * rank)
         self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2 + 1000 * rank)
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
-        scale = cfg.amp == "fp16"
+        self.amp = resolve_amp(cfg.amp, device)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
+        scale = self.amp == "fp16"
         self.scaler_gen = torch.amp.GradScaler(device.type, enabled=scale)
         self.scaler_disc = torch.amp.GradScaler(device.type, enabled=scale)
         self.run_nets = dict(self.nets)  # what the step calls: maybe DDP-wrapped and compiled

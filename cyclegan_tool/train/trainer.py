@@ -109,7 +109,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     elif (run_dir / "latest.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it or pick another --name")
     cfg.validate()
-    if cfg.amp == "fp16" and device.type == "cpu":
+    if cfg.amp == "fp16" and device.type == "cpu":  # (auto never picks fp16)
         log.warning("--amp fp16 on the CPU is slow; bf16 is the CPU's fast mixed precision")
 
     dataset = UnalignedDataset(cfg)
@@ -163,6 +163,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     if info.is_main:
         reporter.start(total_steps=steps_per_epoch * (last_epoch - epoch) - batches_done, done_steps=step,
                        info={"device": str(device), "world_size": info.world, "run_dir": str(run_dir),
+                             "amp": model.amp,
                              "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b),
                              "non_defaults": cfg.non_defaults(), "resumed_at": (epoch, batches_done) if state else None})
     try:
