@@ -133,6 +133,36 @@ __device__ __forceinline__ acc_t relu_grad(acc_t go, acc_t xhat, acc_t wc, acc_t
   return (relu && xhat * wc + bc <= acc_t(0)) ? acc_t(0) : go;
 }
 
+// The two passes over one plane's elements, shared by the NCHW and channels-last kernels:
+// element i of the plane is at base + i * stride; this thread takes i = first, first + step, ...
+template <typename scalar_t, typename acc_t>
+__device__ __forceinline__ void plane_grad_sums(const scalar_t* g, const scalar_t* x, int64_t base, int64_t stride,
+                                                int64_t first, int64_t step, int64_t hw, acc_t mu, acc_t rs,
+                                                acc_t wc, acc_t bc, bool relu, acc_t& sg, acc_t& sgx) {
+  for (int64_t i = first; i < hw; i += step) {
+    const int64_t k = base + i * stride;
+    const acc_t xhat = (static_cast<acc_t>(x[k]) - mu) * rs;
+    const acc_t gv = relu_grad(static_cast<acc_t>(g[k]), xhat, wc, bc, relu);
+    sg += gv;
+    sgx += gv * xhat;
+  }
+}
+
+// dx = rstd * w * (g' - mean(g') - xhat * mean(g' * xhat)), g' the gradient after the ReLU.
+template <typename scalar_t, typename acc_t>
+__device__ __forceinline__ void plane_grad_input(const scalar_t* g, const scalar_t* x, scalar_t* dx, int64_t base,
+                                                 int64_t stride, int64_t first, int64_t step, int64_t hw, acc_t mu,
+                                                 acc_t rs, acc_t wc, acc_t bc, bool relu, acc_t sg, acc_t sgx) {
+  const acc_t mg = sg / hw, mgx = sgx / hw;
+  for (int64_t i = first; i < hw; i += step) {
+    const int64_t k = base + i * stride;
+    const acc_t xhat = (static_cast<acc_t>(x[k]) - mu) * rs;
+    const acc_t gv = relu_grad(static_cast<acc_t>(g[k]), xhat, wc, bc, relu);
+    dx[k] = static_cast<scalar_t>(rs * wc * (gv - mg - xhat * mgx));
+  }
+}
+
+// One block per (sample, channel) plane.
 template <typename scalar_t>
 __global__ void norm_backward_nchw(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
                                    scalar_t* __restrict__ dx, const at::opmath_type<scalar_t>* __restrict__ mean,
@@ -146,22 +176,14 @@ __global__ void norm_backward_nchw(const scalar_t* __restrict__ g, const scalar_
   const int64_t plane = blockIdx.x, base = plane * hw, ch = plane % c;
   const acc_t mu = mean[plane], rs = rstd[plane], wc = w[ch], bc = b[ch];
   acc_t sg = 0, sgx = 0;
-  for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) {
-    const acc_t xhat = (static_cast<acc_t>(x[base + i]) - mu) * rs;
-    const acc_t gv = relu_grad(static_cast<acc_t>(g[base + i]), xhat, wc, bc, relu);
-    sg += gv;
-    sgx += gv * xhat;
-  }
+  plane_grad_sums(g, x, base, int64_t(1), int64_t(threadIdx.x), int64_t(blockDim.x), hw, mu, rs, wc, bc, relu, sg, sgx);
   block_sum2(sg, sgx, shared);
   if (threadIdx.x == 0) { gw[plane] = sgx; gb[plane] = sg; }
-  const acc_t mg = sg / hw, mgx = sgx / hw;
-  for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) {
-    const acc_t xhat = (static_cast<acc_t>(x[base + i]) - mu) * rs;
-    const acc_t gv = relu_grad(static_cast<acc_t>(g[base + i]), xhat, wc, bc, relu);
-    dx[base + i] = static_cast<scalar_t>(rs * wc * (gv - mg - xhat * mgx));
-  }
+  plane_grad_input(g, x, dx, base, int64_t(1), int64_t(threadIdx.x), int64_t(blockDim.x), hw, mu, rs, wc, bc, relu,
+                   sg, sgx);
 }
 
+// Channels-last: a block takes kTileC neighbouring channels of one sample, kTileRows threads each.
 template <typename scalar_t>
 __global__ void norm_backward_nhwc(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
                                    scalar_t* __restrict__ dx, const at::opmath_type<scalar_t>* __restrict__ mean,
@@ -178,23 +200,12 @@ __global__ void norm_backward_nhwc(const scalar_t* __restrict__ g, const scalar_
   acc_t mu = 0, rs = 0, wc = 0, bc = 0, sg = 0, sgx = 0;
   if (active) {
     mu = mean[n * c + ch]; rs = rstd[n * c + ch]; wc = w[ch]; bc = b[ch];
-    for (int64_t i = threadIdx.y; i < hw; i += kTileRows) {
-      const acc_t xhat = (static_cast<acc_t>(x[base + i * c]) - mu) * rs;
-      const acc_t gv = relu_grad(static_cast<acc_t>(g[base + i * c]), xhat, wc, bc, relu);
-      sg += gv;
-      sgx += gv * xhat;
-    }
+    plane_grad_sums(g, x, base, c, int64_t(threadIdx.y), int64_t(kTileRows), hw, mu, rs, wc, bc, relu, sg, sgx);
   }
   column_sum2(sg, sgx, sa, sb);
   if (!active) return;
   if (threadIdx.y == 0) { gw[n * c + ch] = sgx; gb[n * c + ch] = sg; }
-  const acc_t mg = sg / hw, mgx = sgx / hw;
-  for (int64_t i = threadIdx.y; i < hw; i += kTileRows) {
-    const int64_t k = base + i * c;
-    const acc_t xhat = (static_cast<acc_t>(x[k]) - mu) * rs;
-    const acc_t gv = relu_grad(static_cast<acc_t>(g[k]), xhat, wc, bc, relu);
-    dx[k] = static_cast<scalar_t>(rs * wc * (gv - mg - xhat * mgx));
-  }
+  plane_grad_input(g, x, dx, base, c, int64_t(threadIdx.y), int64_t(kTileRows), hw, mu, rs, wc, bc, relu, sg, sgx);
 }
 
 }  // namespace cyclegan_tool

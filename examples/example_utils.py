@@ -113,3 +113,17 @@ def write_section(key: str, text: str, path: Path = DOCS / "EXAMPLES.md") -> Non
     else:
         doc = doc.rstrip() + "\n\n" + block + "\n"
     path.write_text(doc, encoding="utf-8")
+
+
+def register_zoo(entries: dict[str, dict]) -> None:
+    """Add or replace shipped models in cyclegan_tool/zoo/models.json."""
+    path = REPO / "cyclegan_tool" / "zoo" / "models.json"
+    catalogue = json.loads(path.read_text())
+    catalogue.update(entries)
+    path.write_text(json.dumps(catalogue, indent=2) + "\n")
+
+
+def write_card(name: str, text: str) -> Path:
+    path = DOCS / f"MODEL_CARD_{name}.md"
+    path.write_text(text.strip() + "\n", encoding="utf-8")
+    return path
