@@ -62,18 +62,30 @@ def convert_options(resolved: ResolvedModel, options=None, **overrides):
 def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, options=None,
                    backend: str = "auto", device: str = "auto", precision: str = "auto",
                    direction: str | None = None, cancel=None, on_start: Callable[[str], None] | None = None,
-                   nest_folders: bool | None = None, **overrides) -> Iterator:
+                   nest_folders: bool | None = None, devices: str | Sequence[str] | None = None,
+                   **overrides) -> Iterator:
     """Like `convert`, as a generator of `runtime.Progress` events ending with a `runtime.Summary`.
 
     `on_start` receives one line saying which backend runs which model, and at what scale.
     `nest_folders`: a folder input goes to OUT/<its name>/ (default: only with several inputs).
+    `devices` ("0,1", or "cpu,cpu"): one process per device, each on a disjoint share of the files.
     """
     from cyclegan_tool.runtime import make_backend, plan_many, run_convert
 
-    from cyclegan_tool.runtime.multi import shard_from_env
+    from cyclegan_tool.runtime.multi import convert_on_devices, parse_devices, shard_from_env
 
     resolved = resolve_model(model)
     opts = convert_options(resolved, options, **overrides)
+    if devices:
+        targets = parse_devices(devices)
+        plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
+                  nest_folders=nest_folders)  # collisions and unsafe outputs are refused before any process starts
+        if on_start:
+            on_start(f"{len(targets)} processes, one per device ({', '.join(targets)}), each on a share of the files")
+        yield from convert_on_devices(targets, dict(inputs=inputs, out=out, model=model, options=opts, backend=backend,
+                                                    precision=precision, direction=direction,
+                                                    nest_folders=nest_folders))
+        return
     env = shard_from_env()
     if env and opts.shard == (0, 1):  # under torchrun: this rank's share, on its own GPU
         (rank, world), local = env

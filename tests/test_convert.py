@@ -267,3 +267,20 @@ def test_keep_size_resizes_outputs_back(tmp_path, tiny_onnx):
     assert res.exit_code == 0, res.output
     out = Image.open(tmp_path / "o" / "a.png")
     assert out.size == (90, 60) and out.mode == "RGBA"
+
+
+def test_devices_fan_out_to_processes_and_merge(tmp_path, tiny_onnx):
+    """`devices` runs one process per device on disjoint shares (here two CPU processes)."""
+    import cyclegan_tool as ct
+    from conftest import write_domain
+
+    write_domain(tmp_path / "in", 7, (20, 24), (0.4, 0.6, 0.2), seed=8)
+    (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
+    events = list(ct.convert_events(tmp_path / "in", tmp_path / "out", model=tiny_onnx, devices="cpu,cpu"))
+    summary = events[-1]
+    assert summary.total == 8 and summary.converted == 7 and len(summary.failed) == 1
+    assert "2 processes" in summary.backend
+    assert [e.done for e in events[:-1]] == list(range(1, 9)) and events[-2].total == 8
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"img_{i:03d}.png" for i in range(7)]
+    with pytest.raises(Exception, match="no GPU 7"):
+        ct.convert(tmp_path / "in", tmp_path / "o2", model=tiny_onnx, devices="7")

@@ -23,19 +23,6 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     return (k, n)
 
 
-def without_option(argv: list[str], name: str) -> list[str]:
-    """`argv` less `NAME VALUE` and `NAME=VALUE`."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            out.append(arg)
-    return out
-
-
 @click.command()
 @click.argument("inp", metavar="IN", type=click.Path())
 @click.argument("out", metavar="OUT", type=click.Path())
@@ -49,7 +36,8 @@ def without_option(argv: list[str], name: str) -> list[str]:
 @click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto", show_default=True,
               help="PyTorch backend: fp16 on CUDA, fp32 on the CPU by default.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint.")
-@click.option("--devices", help="Several GPUs, e.g. 0,1: one process per GPU, files split between them.")
+@click.option("--devices", help="Several devices, e.g. 0,1 (GPUs) or cpu,cpu: one process per device, files "
+              "split between them.")
 @click.option("--shard", help="Only this share of the files, K/N (set by --devices and torchrun).")
 @options_from(ConvertOptions)
 def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precision, direction, devices, shard,
@@ -59,19 +47,17 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
     Exit status 1 if any file failed (each is reported by name), 0 otherwise.
     """
     from cyclegan_tool.api import convert_events
-    from cyclegan_tool.runtime.multi import run_on_devices, shard_from_env
+    from cyclegan_tool.runtime.multi import shard_from_env
 
     given = [v for v in (engine, onnx, checkpoint, model) if v]
     if len(given) != 1:
         raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
-    if devices:
-        sys.exit(run_on_devices(devices, without_option(sys.argv[1:], "--devices")))
     opts = ConvertOptions(**options, shard=_parse_shard(shard))
     env = shard_from_env()
     rank = env[0][0] if env and not shard else opts.shard[0]
     quiet = rank > 0  # of several shares, only the first reports
     events = convert_events(inp, out, model=given[0], options=opts, backend=backend, device=device,
-                            precision=precision, direction=direction,
+                            precision=precision, direction=direction, devices=devices,
                             on_start=None if quiet else (lambda line: click.echo(line, err=True)))
     summary = _drive(events, show_bar=not quiet)
     click.echo(summary.line(), err=True)

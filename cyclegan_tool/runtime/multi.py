@@ -1,12 +1,18 @@
-"""Several GPUs: one child `convert` per device, each on a disjoint share of the files."""
+"""Several devices: one worker process per device, each converting a disjoint share of the
+files (`ConvertOptions.shard`), their events merged into one stream.
+
+`convert_on_devices` is what `cyclegan_tool.convert(..., devices=...)` and `convert --devices`
+run; torchrun launches are recognised by `shard_from_env`.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import queue as queue_mod
+from collections.abc import Iterator
+from dataclasses import replace
 
-from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.errors import ConfigError, CycleGANError
 
 
 def shard_from_env() -> tuple[tuple[int, int], int] | None:
@@ -17,22 +23,91 @@ def shard_from_env() -> tuple[tuple[int, int], int] | None:
     return (int(os.environ["RANK"]), world), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def run_on_devices(devices: str, argv: list[str]) -> int:
-    """Re-run this `convert` command once per GPU in `devices` ('0,1,3'), each with
-    `--shard k/n`, `CUDA_VISIBLE_DEVICES` set to its GPU; returns the worst exit status."""
-    ids = [d.strip() for d in devices.split(",") if d.strip()]
-    if not ids or not all(d.isdigit() for d in ids):
-        raise ConfigError(f"--devices '{devices}': give GPU indices such as 0,1")
-    from cyclegan_tool.devices import cuda_count
+def parse_devices(devices: str | list[str]) -> list[str]:
+    """'0,1' (GPU indices) or 'cpu,cpu' (CPU processes) -> ['cuda:0', 'cuda:1'] / ['cpu', 'cpu'],
+    refusing GPUs this machine does not have."""
+    items = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else devices) if str(d).strip()]
+    if not items or not all(d.isdigit() or d == "cpu" for d in items):
+        raise ConfigError(f"--devices '{devices}': give GPU indices such as 0,1 (or cpu,cpu for CPU processes)")
+    gpus = [int(d) for d in items if d.isdigit()]
+    if gpus:
+        from cyclegan_tool.devices import cuda_count
 
-    have = cuda_count()
-    missing = [d for d in ids if int(d) >= have]
-    if missing:
-        raise ConfigError(f"--devices {devices}: this machine has {have} CUDA GPU(s), so no GPU "
-                          f"{', '.join(missing)}; leave --devices out to convert on {'the CPU' if not have else 'one GPU'}")
-    procs = []
-    for k, gpu in enumerate(ids):
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
-        cmd = [sys.executable, "-m", "cyclegan_tool", *argv, "--shard", f"{k}/{len(ids)}", "--device", "cuda:0"]
-        procs.append(subprocess.Popen(cmd, env=env))
-    return max(p.wait() for p in procs)
+        have = cuda_count()
+        missing = [str(d) for d in gpus if d >= have]
+        if missing:
+            raise ConfigError(f"--devices {devices}: this machine has {have} CUDA GPU(s), so no GPU "
+                              f"{', '.join(missing)}; leave --devices out to convert on "
+                              f"{'the CPU' if not have else 'one GPU'}")
+    return [f"cuda:{d}" if d.isdigit() else "cpu" for d in items]
+
+
+def _worker(rank: int, world: int, device: str, kwargs: dict, events) -> None:
+    """One share on one device; every event (or the error that ended the share) goes to `events`."""
+    if device.startswith("cuda:"):  # this process sees its GPU only, as cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+        device = "cuda:0"
+    elif device == "cpu":
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    from cyclegan_tool import api
+
+    try:
+        opts = replace(kwargs.pop("options"), shard=(rank, world))
+        for event in api.convert_events(**kwargs, options=opts, device=device):
+            events.put((rank, event))
+    except Exception as e:  # the parent reports it; the other shares go on
+        events.put((rank, CycleGANError(f"device {device}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")))
+    events.put((rank, None))
+
+
+def convert_on_devices(devices: list[str], kwargs: dict, on_start=None) -> Iterator:
+    """Progress events of all shares (renumbered as one run), then one merged Summary."""
+    import multiprocessing
+
+    from cyclegan_tool.runtime.pipeline import Progress, Summary
+
+    ctx = multiprocessing.get_context("spawn")  # CUDA and threads do not survive fork
+    events = ctx.Queue()
+    world = len(devices)
+    procs = [ctx.Process(target=_worker, args=(k, world, dev, dict(kwargs), events), daemon=True)
+             for k, dev in enumerate(devices)]
+    for p in procs:
+        p.start()
+    summaries: dict[int, Summary] = {}
+    errors: list[str] = []
+    running, done, total = set(range(world)), 0, {}
+    try:
+        while running:
+            try:
+                rank, event = events.get(timeout=1.0)
+            except queue_mod.Empty:
+                dead = [k for k in running if not procs[k].is_alive() and procs[k].exitcode not in (0, None)]
+                for k in dead:
+                    errors.append(f"device {devices[k]}: its process ended with status {procs[k].exitcode}")
+                    running.discard(k)
+                continue
+            if event is None:
+                running.discard(rank)
+            elif isinstance(event, Exception):
+                errors.append(str(event))
+            elif isinstance(event, Summary):
+                summaries[rank] = event
+            elif isinstance(event, Progress):
+                total[rank] = event.total
+                done += 1
+                yield replace(event, done=done, total=sum(total.values()) if len(total) == world else done + 1)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+    if errors and not summaries:
+        raise CycleGANError("; ".join(errors))
+    parts = list(summaries.values())
+    yield Summary(total=sum(s.total for s in parts), converted=sum(s.converted for s in parts),
+                  skipped=sum(s.skipped for s in parts), failed=[f for s in parts for f in s.failed],
+                  seconds=max((s.seconds for s in parts), default=0.0), cancelled=any(s.cancelled for s in parts),
+                  backend=f"{len(devices)} processes: " + ", ".join(dict.fromkeys(s.backend for s in parts)),
+                  notes=list(dict.fromkeys(n for s in parts for n in s.notes)) + errors)
