@@ -78,13 +78,13 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
     opts = convert_options(resolved, options, **overrides)
     if devices:
         targets = parse_devices(devices)
-        plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
-                  nest_folders=nest_folders)  # collisions and unsafe outputs are refused before any process starts
+        planned = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
+                            nest_folders=nest_folders)  # collisions and unsafe outputs: refused before any process
         if on_start:
             on_start(f"{len(targets)} processes, one per device ({', '.join(targets)}), each on a share of the files")
         yield from convert_on_devices(targets, dict(inputs=inputs, out=out, model=model, options=opts, backend=backend,
                                                     precision=precision, direction=direction,
-                                                    nest_folders=nest_folders))
+                                                    nest_folders=nest_folders), total=len(planned))
         return
     env = shard_from_env()
     if env and opts.shard == (0, 1):  # under torchrun: this rank's share, on its own GPU

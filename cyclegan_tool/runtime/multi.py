@@ -62,8 +62,8 @@ def _worker(rank: int, world: int, device: str, kwargs: dict, events) -> None:
     events.put((rank, None))
 
 
-def convert_on_devices(devices: list[str], kwargs: dict, on_start=None) -> Iterator:
-    """Progress events of all shares (renumbered as one run), then one merged Summary."""
+def convert_on_devices(devices: list[str], kwargs: dict, total: int) -> Iterator:
+    """Progress events of all shares (renumbered as one run of `total` files), then one merged Summary."""
     import multiprocessing
 
     from cyclegan_tool.runtime.pipeline import Progress, Summary
@@ -77,7 +77,7 @@ def convert_on_devices(devices: list[str], kwargs: dict, on_start=None) -> Itera
         p.start()
     summaries: dict[int, Summary] = {}
     errors: list[str] = []
-    running, done, total = set(range(world)), 0, {}
+    running, done = set(range(world)), 0
     try:
         while running:
             try:
@@ -95,9 +95,8 @@ def convert_on_devices(devices: list[str], kwargs: dict, on_start=None) -> Itera
             elif isinstance(event, Summary):
                 summaries[rank] = event
             elif isinstance(event, Progress):
-                total[rank] = event.total
                 done += 1
-                yield replace(event, done=done, total=sum(total.values()) if len(total) == world else done + 1)
+                yield replace(event, done=done, total=total)
     finally:
         for p in procs:
             p.join(timeout=5)
