@@ -24,8 +24,8 @@ import numpy as np
 import cyclegan_tool as ct
 from cyclegan_tool.conventions import luma
 
-from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, psnr, register_zoo, save_png,
-                           train, training_hours, unpack, write_card, write_section)
+from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, psnr, register_zoo, rgb_sample,
+                           sample_folder, save_png, train, training_hours, unpack, write_card, write_section)
 
 NAME = "colorize"
 
@@ -76,13 +76,11 @@ def evaluate(data: Path, run_dir: Path, work: Path, kid_images: int = 1000) -> d
         "colorfulness_gray_baseline": 0.0,
         "psnr_color_to_gray": float(np.mean([psnr(f, g[..., 0]) for f, g in zip(fake_gray, gray)])),
     }
-    real = work / "real_color"  # KID against real color images that are not the test images' own colors
-    if not real.exists():
-        real.mkdir(parents=True)
-        for p in sorted((data / "trainB").glob("*.png"))[::10]:
-            shutil.copy(p, real / p.name)
+    # KID against real color images that are not the test images' own colors
+    real = sample_folder(data / "trainB", work / f"real_color_{kid_images}", kid_images)
     results["kid_colorized"] = ct.evaluate(limit=kid_images, spread=True, fake=out / "colorized", real=real).kid
-    results["kid_gray_baseline"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testA", real=real).kid
+    gray_rgb = rgb_sample(data / "testA", work / f"gray_as_rgb_{kid_images}", kid_images)
+    results["kid_gray_baseline"] = ct.evaluate(fake=gray_rgb, real=real).kid
     results["kid_true_colors"] = ct.evaluate(limit=kid_images, spread=True, fake=data / "testB", real=real).kid
     return results
 
@@ -154,7 +152,8 @@ def main() -> None:
     ap.add_argument("--eval-limit", type=int, default=500, help="test images scored after each epoch")
     ap.add_argument("--amp", default="bf16", choices=["none", "bf16"],
                     help="bf16 autocast: 1.15-1.3x faster steps on a CPU with AVX512-BF16 (measured here)")
-    ap.add_argument("--kid-images", type=int, default=1000, help="test images in the final KID figures")
+    ap.add_argument("--kid-images", type=int, default=500,
+                    help="images on each side of the final KID figures (evenly spread samples)")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--ship", action="store_true", help="export the chosen checkpoint into the zoo")
     args = ap.parse_args()
@@ -167,6 +166,7 @@ def main() -> None:
     run_dir = run_root / NAME
     results = evaluate(data, run_dir, args.work, args.kid_images)
     results["cpu_hours"] = round(training_hours(run_dir), 2)
+    results["kid_images"] = args.kid_images
     results["steps"] = max(r.get("step", 0) for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()))
     results["log"] = [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "kid_a2b" in r]
     (args.work / "results.json").write_text(json.dumps(results, indent=2))
@@ -196,8 +196,9 @@ the best test KID (`{r['checkpoint']}`), and scores the {r['test_images']} test 
 | true colors (reference) | - | {r['colorfulness_true']:.1f} | {r['kid_true_colors']:.4f} |
 
 Color -> gray (the other generator) reproduces the true luma at {r['psnr_color_to_gray']:.2f} dB PSNR.
-KID is against 2,000 real color training images (every 10th); the true colors' own KID shows
-the floor for this sample size. Test KID after each epoch (500 test images, chose the checkpoint):
+KID: {r['kid_images']} translated test images (evenly spread over the classes) against as many
+real color training images; the true colors' own KID shows the floor for this sample size.
+Test KID after each epoch (500 test images, chose the checkpoint):
 
 | epoch | step | KID gray -> color | KID color -> gray |
 |---|---|---|---|

@@ -98,6 +98,29 @@ def grid(rows: list[list[np.ndarray]], scale: int = 3, gap: int = 2) -> np.ndarr
     return np.kron(out, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else out
 
 
+def sample_folder(src: Path, dst: Path, n: int) -> Path:
+    """`dst` holding links to `n` images evenly spread over `src`'s sorted files (made once)."""
+    if not dst.exists():
+        files = sorted(src.glob("*.png"))
+        dst.mkdir(parents=True)
+        for i in range(min(n, len(files))):
+            f = files[i * len(files) // min(n, len(files))]
+            (dst / f.name).symlink_to(f.resolve())
+    return dst
+
+
+def rgb_sample(src: Path, dst: Path, n: int) -> Path:
+    """`dst` holding RGB copies of `n` images evenly spread over `src` (made once): gray images
+    as 3-channel ones, for KID against a color folder (the metric compares like with like)."""
+    if not dst.exists():
+        files = sorted(src.glob("*.png"))
+        dst.mkdir(parents=True)
+        for i in range(min(n, len(files))):
+            f = files[i * len(files) // min(n, len(files))]
+            save_png(load(f), dst / f.name)
+    return dst
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -45,6 +45,15 @@ class EvalReport:
     seconds: float
     network: str
 
+    @property
+    def kid(self) -> float:
+        """The first (or only) comparison's KID; `results` has every direction's."""
+        return self.results[0].kid
+
+    @property
+    def fid(self) -> float:
+        return self.results[0].fid
+
     def to_dict(self) -> dict:
         first = self.results[0]
         top = {k: getattr(first, k) for k in ("fid", "kid", "kid_std", "n_fake", "n_real")}
