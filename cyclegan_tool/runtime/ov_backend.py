@@ -1,8 +1,9 @@
 """OpenVINO backend for exported `.onnx` models on the CPU (`pip install ".[openvino]"`).
 
-It reads the same ONNX file and metadata as ONNX Runtime. Precision is the graph's: OpenVINO's
-CPU plugin would otherwise run FP32 graphs in bf16 on CPUs that have it, which changes the
-output, so FP32 is asked for explicitly (`INFERENCE_PRECISION_HINT`).
+It reads the same ONNX file and metadata as ONNX Runtime. It computes at the graph's precision
+unless asked for bf16 (`compute="bf16"`, which `--backend auto` picks where it measured faster
+within its fidelity bar): OpenVINO's CPU plugin would otherwise choose bf16 by itself on CPUs
+that have it, so the precision is always set explicitly (`INFERENCE_PRECISION_HINT`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def onnx_metadata(path: Path) -> dict:
 class OpenVINOBackend(Backend):
     name = "openvino"
 
-    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0):
+    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0, compute: str = "graph"):
         super().__init__()
-        self.path, self.device_name, self.threads = Path(path), device, threads
+        if compute not in ("graph", "bf16"):
+            raise BackendError(f"OpenVINO compute precision must be 'graph' or 'bf16', not '{compute}'")
+        self.path, self.device_name, self.threads, self.compute = Path(path), device, threads, compute
 
     def _open(self) -> ModelInfo:
         try:
@@ -50,7 +53,8 @@ class OpenVINOBackend(Backend):
         meta = onnx_metadata(self.path)
         precision = meta.get("precision", "fp32")
         config = {"PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "f16" if precision == "fp16" else "f32"}
+                  "INFERENCE_PRECISION_HINT": "bf16" if self.compute == "bf16" else
+                  "f16" if precision == "fp16" else "f32"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
         try:
@@ -66,7 +70,8 @@ class OpenVINOBackend(Backend):
                          precision=precision, pad_multiple=int(meta["pad_multiple"]), source=str(self.path),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
-                         extra={"runtime": f"OpenVINO {self.version}", "metadata": meta})
+                         extra={"runtime": f"OpenVINO {self.version}", "metadata": meta,
+                                "compute": "bf16" if self.compute == "bf16" else precision})
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         feed = np.ascontiguousarray(x.detach().cpu().numpy().astype(self.np_dtype, copy=False))
@@ -78,4 +83,8 @@ class OpenVINOBackend(Backend):
         self.compiled = None
 
     def describe(self) -> str:
-        return f"openvino {self.info.precision} on cpu" if self.info else super().describe()
+        if not self.info:
+            return super().describe()
+        compute = self.info.extra["compute"]
+        graph = "" if compute == self.info.precision else f" graph computed in {compute}"
+        return f"openvino {self.info.precision}{graph} on cpu"

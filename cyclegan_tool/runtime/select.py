@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
 
 from cyclegan_tool.devices import resolve_device
 from cyclegan_tool.errors import ConfigError
@@ -16,8 +18,13 @@ KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxrunt
 
 
 def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
-                 direction: str | None = None, spec: GeneratorSpec | None = None) -> tuple[Backend, str]:
-    """An unopened backend for `path` and one line saying what was chosen and why."""
+                 direction: str | None = None, spec: GeneratorSpec | None = None,
+                 sample: Callable[[Backend], torch.Tensor | None] | None = None) -> tuple[Backend, str]:
+    """A backend for `path` and one line saying what was chosen and why.
+
+    An ONNX model on the CPU with `backend="auto"` runs on the runtime measured fastest here
+    (runtime/autotune.py): `sample(reference_backend)` gives the input to measure on when no
+    measurement is cached (None: no measurement, ONNX Runtime unless one is cached)."""
     path = Path(path)
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
     if kind is None:
@@ -35,6 +42,11 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         from cyclegan_tool.runtime.trt_backend import TensorRTBackend
 
         return TensorRTBackend(path, device=device), f"{path.name}: TensorRT engine -> tensorrt backend"
+    if kind == "onnxruntime" and backend == "auto" and where == "CPU" and device in ("auto", "cpu"):
+        from cyclegan_tool.runtime import autotune
+
+        be, how = autotune.choose(path, device, sample)
+        return be, f"{path.name}: ONNX model on CPU -> {how}"
     if kind == "onnxruntime":
         from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 

@@ -1,0 +1,193 @@
+"""`--backend auto` for an ONNX model on the CPU: the fastest runtime setting measured here.
+
+Candidates, where installed: ONNX Runtime (the reference), OpenVINO computing in FP32 and,
+on CPUs with native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16. A candidate is
+eligible only if its output on the run's first image is within `MIN_PSNR_DB` of ONNX
+Runtime's. int8 is never picked here: it needs its own calibrated file (`export --int8`).
+
+The measurement (one warm-up, then `ROUNDS` alternating timed passes; a few seconds) runs
+once per model file and machine (CPU, core count, runtime versions) for a folder of at least
+`MIN_IMAGES` images, and its result is cached in `$XDG_CACHE_HOME/cyclegan-tool/backends.json`;
+smaller runs reuse a cached result or take ONNX Runtime. The reason line says what was
+chosen and the figures it was chosen by.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan_tool.fileio import atomic_write_json, sha256_file
+from cyclegan_tool.runtime.base import Backend
+
+MIN_PSNR_DB = 35.0  # a runtime setting whose output is further than this from ONNX Runtime FP32 is not used
+MIN_IMAGES = 8  # a folder this large pays for the measurement
+ROUNDS = 3
+SAMPLE_SIDE = 256  # the sample is cropped to at most this square
+
+
+@dataclass(frozen=True)
+class Candidate:
+    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16"
+    make: Callable[[], Backend]
+
+
+def candidates(path: Path, device: str) -> list[Candidate]:
+    from cyclegan_tool.devices import cpu_has_native_bf16
+    from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
+
+    found = [Candidate("onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
+    if _openvino_version():
+        from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+        found.append(Candidate("openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
+        if cpu_has_native_bf16():
+            found.append(Candidate("openvino-bf16", lambda: OpenVINOBackend(path, device=device, compute="bf16")))
+    return found
+
+
+def _openvino_version() -> str | None:
+    try:
+        import openvino
+    except ImportError:
+        return None
+    return openvino.__version__.split("-")[0]
+
+
+def machine_key() -> str:
+    import onnxruntime
+
+    from cyclegan_tool.devices import cpu_has_native_bf16
+
+    model = "cpu"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return (f"{model}|{os.cpu_count()} cpus|bf16 {cpu_has_native_bf16()}|onnxruntime {onnxruntime.__version__}"
+            f"|openvino {_openvino_version()}")
+
+
+def cache_path() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "cyclegan-tool" / "backends.json"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, record: dict) -> None:
+    cache = _read_cache()
+    cache[key] = record
+    try:
+        cache_path().parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cache_path(), cache)
+    except OSError:
+        pass  # a read-only cache only costs a new measurement next time
+
+
+def _summary(record: dict) -> str:
+    ms = record["ms"]
+    others = ", ".join(f"{k} {ms[k]:.0f} ms" for k in ms if k != record["choice"])
+    psnr = record["psnr"].get(record["choice"])
+    fidelity = f", {psnr:.1f} dB from onnxruntime" if psnr is not None and psnr < 99 else ""
+    return (f"{record['choice']} {ms[record['choice']]:.0f} ms per {record['size']} image{fidelity}"
+            + (f"; {others}" if others else ""))
+
+
+def choose(path: Path, device: str, sample: Callable[[Backend], torch.Tensor | None] | None) -> tuple[Backend, str]:
+    """An opened backend for `path` and the reason. `sample(reference_backend)` gives the
+    network input to measure on; None: use a cached result only (no measurement)."""
+    found = {c.key: c for c in candidates(path, device)}
+    if len(found) == 1:
+        return found["onnxruntime"].make(), "onnxruntime"
+    key = f"{sha256_file(path)}|{machine_key()}"
+    record = _read_cache().get(key)
+    if record and record.get("choice") in found:
+        return found[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"
+    if sample is None:
+        return found["onnxruntime"].make(), "onnxruntime (the other runtimes not measured here yet)"
+    reference = found["onnxruntime"].make().open()
+    x = sample(reference)
+    if x is None:
+        return reference, "onnxruntime (no readable image to measure the other runtimes on)"
+    record = measure(reference, [c for k, c in found.items() if k != "onnxruntime"], x)
+    _write_cache(key, record)
+    if record["choice"] == "onnxruntime":
+        return reference, f"{_summary(record)} (measured now)"
+    reference.close()
+    return found[record["choice"]].make(), f"{_summary(record)} (measured now, cached)"
+
+
+def measure(reference: Backend, others: list[Candidate], x: torch.Tensor) -> dict:
+    """Median milliseconds per pass of each runtime on `x` (alternating), its PSNR against the
+    reference's output, and the fastest one within MIN_PSNR_DB."""
+    opened = {"onnxruntime": reference}
+    for c in others:
+        try:
+            opened[c.key] = c.make().open()
+        except Exception:  # a runtime that cannot load this model is simply not a candidate
+            continue
+    outputs, times = {}, {k: [] for k in opened}
+    try:
+        for k, be in opened.items():
+            outputs[k] = be.infer(x)
+        for _ in range(ROUNDS):
+            for k, be in opened.items():
+                start = time.perf_counter()
+                be.infer(x)
+                times[k].append(time.perf_counter() - start)
+    finally:
+        for k, be in opened.items():
+            if k != "onnxruntime":
+                be.close()
+    lo, hi = reference.info.value_range
+    psnr = {k: _psnr(outputs[k], outputs["onnxruntime"], hi - lo) for k in opened}
+    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    eligible = [k for k in opened if psnr[k] >= MIN_PSNR_DB]
+    choice = min(eligible, key=ms.__getitem__)
+    return {"choice": choice, "ms": ms, "psnr": psnr, "size": "x".join(map(str, x.shape[-2:])),
+            "when": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float) -> float:
+    mse = float(torch.mean((a.float() - b.float()) ** 2))
+    return 99.0 if mse == 0 else min(99.0, 10 * float(np.log10(peak_to_peak ** 2 / mse)))
+
+
+def sample_from(jobs: list, opts) -> Callable[[Backend], torch.Tensor | None] | None:
+    """The measuring input for a planned run: its first readable image as the network will see
+    it (cropped to at most SAMPLE_SIDE square); None for runs under MIN_IMAGES images."""
+    if len(jobs) < MIN_IMAGES:
+        return None
+
+    def sample(backend: Backend) -> torch.Tensor | None:
+        from cyclegan_tool.conventions import padded_size
+        from cyclegan_tool.imageio import decode
+        from cyclegan_tool.runtime.translate import min_side, pad_batch, prepare
+
+        for job in jobs[:3]:
+            try:
+                x = prepare(decode(job.src, max_pixels=opts.max_pixels), backend.info, opts).x
+            except Exception:
+                continue
+            x = x[..., :SAMPLE_SIDE, :SAMPLE_SIDE]
+            h, w = padded_size(*x.shape[-2:], backend.info.pad_multiple)
+            low = min_side(backend.info)
+            return pad_batch([x], (max(h, low), max(w, low)))
+        return None
+
+    return sample

@@ -1,0 +1,108 @@
+"""`--backend auto` for ONNX models on the CPU: measured once per model and machine, cached,
+never a runtime whose output strays from ONNX Runtime FP32, and said in the start line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+from conftest import write_domain
+
+import cyclegan_tool as ct
+from cyclegan_tool.runtime import autotune
+from cyclegan_tool.runtime.base import Backend
+from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
+
+needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                              reason="OpenVINO is not installed (pip install '.[openvino]')")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def convert(src, out, model, **kw) -> str:
+    said = []
+    summary = ct.convert(src, out, model=model, on_start=said.append, **kw)
+    assert not summary.failed and summary.converted == len(list(src.iterdir()))
+    return said[0]
+
+
+@needs_ov
+def test_auto_measures_once_caches_and_says_why(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    first = convert(tmp_path / "in", tmp_path / "out1", tiny_onnx)
+    assert "measured now" in first and "onnxruntime" in first and "openvino-fp32" in first
+    cache = json.loads(autotune.cache_path().read_text())
+    (record,) = cache.values()
+    assert set(record["ms"]) >= {"onnxruntime", "openvino-fp32"} and record["size"] == "40x36"
+    assert record["choice"] in record["ms"] and record["psnr"]["openvino-fp32"] > 60
+    assert record["psnr"][record["choice"]] >= autotune.MIN_PSNR_DB
+    second = convert(tmp_path / "in", tmp_path / "out2", tiny_onnx)
+    assert "measured on this machine before" in second and record["choice"] in second
+    # Outputs agree with ONNX Runtime's whichever runtime won.
+    convert(tmp_path / "in", tmp_path / "out3", tiny_onnx, backend="onnxruntime")
+    import numpy as np
+    from PIL import Image
+
+    for p in (tmp_path / "out2").glob("*.png"):
+        a = np.asarray(Image.open(p), np.float64)
+        b = np.asarray(Image.open(tmp_path / "out3" / p.name), np.float64)
+        mse = max(np.mean((a - b) ** 2), 1e-9)
+        assert 10 * np.log10(255**2 / mse) > autotune.MIN_PSNR_DB - 3, p.name
+
+
+@needs_ov
+def test_small_runs_do_not_measure(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES - 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+    assert "onnxruntime (the other runtimes not measured here yet)" in said
+    assert not autotune.cache_path().exists()
+
+
+@needs_ov
+def test_a_broken_cache_is_measured_again(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    autotune.cache_path().parent.mkdir(parents=True, exist_ok=True)
+    autotune.cache_path().write_text("{not json")
+    assert "measured now" in convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+    assert len(json.loads(autotune.cache_path().read_text())) == 1
+
+
+class Wrong(Backend):
+    """Fast, but its output is not the model's: must never be chosen."""
+
+    name = "wrong"
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def _open(self):
+        return self.inner.open().info
+
+    def _infer_impl(self, x):
+        return torch.zeros_like(x)
+
+    def _close(self):
+        self.inner.close()
+
+
+def test_a_fast_runtime_outside_the_fidelity_bar_is_not_chosen(tiny_onnx):
+    reference = OnnxRuntimeBackend(tiny_onnx, device="cpu").open()
+    wrong = autotune.Candidate("wrong", lambda: Wrong(OnnxRuntimeBackend(tiny_onnx, device="cpu")))
+    faithful = autotune.Candidate("faithful", lambda: OnnxRuntimeBackend(tiny_onnx, device="cpu"))
+    record = autotune.measure(reference, [wrong, faithful], torch.rand(1, 3, 64, 64) * 2 - 1)
+    assert record["psnr"]["wrong"] < autotune.MIN_PSNR_DB <= record["psnr"]["faithful"]
+    assert record["choice"] in ("onnxruntime", "faithful")
+    assert reference.info is not None  # the reference stays open for the run
+
+
+def test_a_runtime_that_cannot_load_the_model_is_left_out(tiny_onnx, tmp_path):
+    reference = OnnxRuntimeBackend(tiny_onnx, device="cpu").open()
+    broken = autotune.Candidate("broken", lambda: OnnxRuntimeBackend(tmp_path / "missing.onnx", device="cpu"))
+    record = autotune.measure(reference, [broken], torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert record["choice"] == "onnxruntime" and "broken" not in record["ms"]
