@@ -53,6 +53,9 @@ def pytest_terminal_summary(terminalreporter):
 def _private_cache(tmp_path_factory, monkeypatch):
     """Feature caches and the like go to a temporary folder, never the user's cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+    yield
+    # Measured backend choices (runtime/autotune.py) stay with the test that measured them.
+    (tmp_path_factory.getbasetemp() / "cache" / "cyclegan-tool" / "backends.json").unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import torch
 from conftest import write_domain
 
 import cyclegan_tool as ct
+from cyclegan_tool.devices import cpu_has_native_bf16
 from cyclegan_tool.runtime import autotune
 from cyclegan_tool.runtime.base import Backend
 from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
@@ -59,7 +60,7 @@ def test_auto_measures_once_caches_and_says_why(tiny_onnx, tmp_path):
 def test_small_runs_do_not_measure(tiny_onnx, tmp_path):
     write_domain(tmp_path / "in", autotune.MIN_IMAGES - 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
-    assert "onnxruntime (the other runtimes not measured here yet)" in said
+    assert "onnxruntime (the alternatives not measured here yet)" in said
     assert not autotune.cache_path().exists()
 
 
@@ -95,7 +96,7 @@ def test_a_fast_runtime_outside_the_fidelity_bar_is_not_chosen(tiny_onnx):
     reference = OnnxRuntimeBackend(tiny_onnx, device="cpu").open()
     wrong = autotune.Candidate("wrong", lambda: Wrong(OnnxRuntimeBackend(tiny_onnx, device="cpu")))
     faithful = autotune.Candidate("faithful", lambda: OnnxRuntimeBackend(tiny_onnx, device="cpu"))
-    record = autotune.measure(reference, [wrong, faithful], torch.rand(1, 3, 64, 64) * 2 - 1)
+    record = autotune.measure(reference, [wrong, faithful], torch.rand(1, 3, 64, 64) * 2 - 1, "onnxruntime")
     assert record["psnr"]["wrong"] < autotune.MIN_PSNR_DB <= record["psnr"]["faithful"]
     assert record["choice"] in ("onnxruntime", "faithful")
     assert reference.info is not None  # the reference stays open for the run
@@ -106,3 +107,17 @@ def test_a_runtime_that_cannot_load_the_model_is_left_out(tiny_onnx, tmp_path):
     broken = autotune.Candidate("broken", lambda: OnnxRuntimeBackend(tmp_path / "missing.onnx", device="cpu"))
     record = autotune.measure(reference, [broken], torch.rand(1, 3, 32, 32) * 2 - 1)
     assert record["choice"] == "onnxruntime" and "broken" not in record["ms"]
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
+def test_checkpoints_choose_between_fp32_and_bf16_per_direction(tiny_generator, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", tiny_generator, direction="a2b")
+    assert "PyTorch weights on CPU -> pytorch-" in said and "measured now" in said
+    assert "pytorch-fp32" in said and "pytorch-bf16" in said
+    # The other direction is another model: measured on its own.
+    assert "measured now" in convert(tmp_path / "in", tmp_path / "out_b", tiny_generator, direction="b2a")
+    assert len(json.loads(autotune.cache_path().read_text())) == 2
+    # An explicit precision is obeyed, never tuned.
+    assert "fp32" in convert(tmp_path / "in", tmp_path / "out_c", tiny_generator, direction="a2b",
+                             precision="fp32").split("->")[-1]

@@ -43,13 +43,14 @@ def fp16_onnx(tiny_generator) -> Path:
     return out
 
 
-@pytest.fixture(params=["pytorch", "onnxruntime-fp32", "onnxruntime-fp16",
+@pytest.fixture(params=["pytorch", "pytorch-bf16", "onnxruntime-fp32", "onnxruntime-fp16",
                         pytest.param("openvino-fp32", marks=needs_ov), pytest.param("openvino-fp16", marks=needs_ov),
                         pytest.param("openvino-bf16", marks=needs_ov)])
 def cpu_backend(request, tiny_generator, tiny_onnx, fp16_onnx) -> Backend:
     from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
     return {"pytorch": lambda: TorchBackend(tiny_generator, device="cpu"),
+            "pytorch-bf16": lambda: TorchBackend(tiny_generator, device="cpu", precision="bf16"),
             "onnxruntime-fp32": lambda: OnnxRuntimeBackend(tiny_onnx, device="cpu"),
             "onnxruntime-fp16": lambda: OnnxRuntimeBackend(fp16_onnx, device="cpu"),
             "openvino-fp32": lambda: OpenVINOBackend(tiny_onnx),
@@ -68,7 +69,7 @@ def test_backend_contract(cpu_backend):
         y = be.infer(x)
         assert y.shape == x.shape and y.dtype == torch.float32 and y.device == be.device
         assert torch.isfinite(y).all() and y.abs().max() <= 1.0
-        reduced = info.precision == "fp16" or info.extra.get("compute") == "bf16"
+        reduced = info.precision in ("fp16", "bf16") or info.extra.get("compute") == "bf16"
         assert torch.allclose(be.infer(x[1:]), y[1:], atol=2e-2 if reduced else 1e-4)
         with pytest.raises(BackendError, match=r"expected \[N, 3, H, W\]"):
             be.infer(torch.zeros(1, 4, m, m))

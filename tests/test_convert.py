@@ -212,7 +212,7 @@ def test_backend_choice_errors(tmp_path, tiny_onnx, tiny_generator):
 def test_auto_backend_says_what_it_chose(tmp_path, tiny_onnx):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
     res = convert_cli("--onnx", tiny_onnx, tmp_path / "a.png", tmp_path / "o")
-    assert "tiny.onnx: ONNX model -> onnxruntime" in res.output and "CPUExecutionProvider" in res.output
+    assert "tiny.onnx: ONNX model on CPU -> onnxruntime" in res.output and "CPUExecutionProvider" in res.output
 
 
 def test_engine_without_gpu_is_a_clear_error(tmp_path, tiny_onnx):

@@ -1,15 +1,17 @@
-"""`--backend auto` for an ONNX model on the CPU: the fastest runtime setting measured here.
+"""`--backend auto` on a CPU: the fastest runtime setting measured here, within a fidelity bar.
 
-Candidates, where installed: ONNX Runtime (the reference), OpenVINO computing in FP32 and,
-on CPUs with native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16. A candidate is
-eligible only if its output on the run's first image is within `MIN_PSNR_DB` of ONNX
-Runtime's. int8 is never picked here: it needs its own calibrated file (`export --int8`).
+An ONNX model: ONNX Runtime (the reference), OpenVINO computing in FP32 and, on CPUs with
+native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16 (where OpenVINO is installed).
+A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorch under bf16
+autocast. A candidate is eligible only if its output on the run's first image is within
+`MIN_PSNR_DB` of the reference's. int8 is never picked here: it needs its own calibrated file
+(`export --int8`).
 
 The measurement (one warm-up, then `ROUNDS` alternating timed passes; a few seconds) runs
-once per model file and machine (CPU, core count, runtime versions) for a folder of at least
-`MIN_IMAGES` images, and its result is cached in `$XDG_CACHE_HOME/cyclegan-tool/backends.json`;
-smaller runs reuse a cached result or take ONNX Runtime. The reason line says what was
-chosen and the figures it was chosen by.
+once per model (file and direction) and machine (CPU, core count, runtime versions) for a
+folder of at least `MIN_IMAGES` images, and its result is cached in
+`$XDG_CACHE_HOME/cyclegan-tool/backends.json`; smaller runs reuse a cached result or take the
+reference. The reason line says what was chosen and the figures it was chosen by.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ SAMPLE_SIDE = 256  # the sample is cropped to at most this square
 
 @dataclass(frozen=True)
 class Candidate:
-    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16"
+    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16", "pytorch-fp32", "pytorch-bf16"
     make: Callable[[], Backend]
 
 
-def candidates(path: Path, device: str) -> list[Candidate]:
+def onnx_candidates(path: Path, device: str) -> list[Candidate]:
+    """The runtimes for an ONNX file on this CPU; the first is the reference."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
@@ -51,6 +54,17 @@ def candidates(path: Path, device: str) -> list[Candidate]:
         found.append(Candidate("openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
         if cpu_has_native_bf16():
             found.append(Candidate("openvino-bf16", lambda: OpenVINOBackend(path, device=device, compute="bf16")))
+    return found
+
+
+def torch_candidates(path: Path, device: str, **kwargs) -> list[Candidate]:
+    """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast."""
+    from cyclegan_tool.devices import cpu_has_native_bf16
+    from cyclegan_tool.runtime.torch_backend import TorchBackend
+
+    found = [Candidate("pytorch-fp32", lambda: TorchBackend(path, device=device, precision="fp32", **kwargs))]
+    if cpu_has_native_bf16():
+        found.append(Candidate("pytorch-bf16", lambda: TorchBackend(path, device=device, precision="bf16", **kwargs)))
     return found
 
 
@@ -74,7 +88,7 @@ def machine_key() -> str:
     except OSError:
         pass
     return (f"{model}|{os.cpu_count()} cpus|bf16 {cpu_has_native_bf16()}|onnxruntime {onnxruntime.__version__}"
-            f"|openvino {_openvino_version()}")
+            f"|openvino {_openvino_version()}|torch {torch.__version__}")
 
 
 def cache_path() -> Path:
@@ -103,39 +117,42 @@ def _summary(record: dict) -> str:
     ms = record["ms"]
     others = ", ".join(f"{k} {ms[k]:.0f} ms" for k in ms if k != record["choice"])
     psnr = record["psnr"].get(record["choice"])
-    fidelity = f", {psnr:.1f} dB from onnxruntime" if psnr is not None and psnr < 99 else ""
+    fidelity = f", {psnr:.1f} dB from {next(iter(ms))}" if psnr is not None and psnr < 99 else ""
     return (f"{record['choice']} {ms[record['choice']]:.0f} ms per {record['size']} image{fidelity}"
             + (f"; {others}" if others else ""))
 
 
-def choose(path: Path, device: str, sample: Callable[[Backend], torch.Tensor | None] | None) -> tuple[Backend, str]:
-    """An opened backend for `path` and the reason. `sample(reference_backend)` gives the
-    network input to measure on; None: use a cached result only (no measurement)."""
-    found = {c.key: c for c in candidates(path, device)}
+def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch.Tensor | None] | None,
+           variant: str = "") -> tuple[Backend, str]:
+    """A backend for `path` (opened if it was measured now) and the reason. `found[0]` is the
+    reference; `sample(reference_backend)` gives the network input to measure on; None: use a
+    cached result only. `variant` tells apart models in one file (a checkpoint's directions)."""
+    reference = found[0]
     if len(found) == 1:
-        return found["onnxruntime"].make(), "onnxruntime"
-    key = f"{sha256_file(path)}|{machine_key()}"
+        return reference.make(), reference.key
+    by_key = {c.key: c for c in found}
+    key = f"{sha256_file(path)}{variant}|{machine_key()}"
     record = _read_cache().get(key)
-    if record and record.get("choice") in found:
-        return found[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"
+    if record and record.get("choice") in by_key:
+        return by_key[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"
     if sample is None:
-        return found["onnxruntime"].make(), "onnxruntime (the other runtimes not measured here yet)"
-    reference = found["onnxruntime"].make().open()
-    x = sample(reference)
+        return reference.make(), f"{reference.key} (the alternatives not measured here yet)"
+    opened = reference.make().open()
+    x = sample(opened)
     if x is None:
-        return reference, "onnxruntime (no readable image to measure the other runtimes on)"
-    record = measure(reference, [c for k, c in found.items() if k != "onnxruntime"], x)
+        return opened, f"{reference.key} (no readable image to measure the alternatives on)"
+    record = measure(opened, found[1:], x, reference.key)
     _write_cache(key, record)
-    if record["choice"] == "onnxruntime":
-        return reference, f"{_summary(record)} (measured now)"
-    reference.close()
-    return found[record["choice"]].make(), f"{_summary(record)} (measured now, cached)"
+    if record["choice"] == reference.key:
+        return opened, f"{_summary(record)} (measured now)"
+    opened.close()
+    return by_key[record["choice"]].make(), f"{_summary(record)} (measured now, cached)"
 
 
-def measure(reference: Backend, others: list[Candidate], x: torch.Tensor) -> dict:
+def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_key: str = "onnxruntime") -> dict:
     """Median milliseconds per pass of each runtime on `x` (alternating), its PSNR against the
     reference's output, and the fastest one within MIN_PSNR_DB."""
-    opened = {"onnxruntime": reference}
+    opened = {ref_key: reference}
     for c in others:
         try:
             opened[c.key] = c.make().open()
@@ -152,10 +169,10 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor) -> dic
                 times[k].append(time.perf_counter() - start)
     finally:
         for k, be in opened.items():
-            if k != "onnxruntime":
+            if k != ref_key:
                 be.close()
     lo, hi = reference.info.value_range
-    psnr = {k: _psnr(outputs[k], outputs["onnxruntime"], hi - lo) for k in opened}
+    psnr = {k: _psnr(outputs[k], outputs[ref_key], hi - lo) for k in opened}
     ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
     eligible = [k for k in opened if psnr[k] >= MIN_PSNR_DB]
     choice = min(eligible, key=ms.__getitem__)

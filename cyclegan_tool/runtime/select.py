@@ -45,12 +45,18 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if kind == "onnxruntime" and backend == "auto" and where == "CPU" and device in ("auto", "cpu"):
         from cyclegan_tool.runtime import autotune
 
-        be, how = autotune.choose(path, device, sample)
+        be, how = autotune.choose(autotune.onnx_candidates(path, device), path, sample)
         return be, f"{path.name}: ONNX model on CPU -> {how}"
     if kind == "onnxruntime":
         from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, device=device), f"{path.name}: ONNX model -> onnxruntime on {where}"
+    if backend == "auto" and precision == "auto" and where == "CPU" and device in ("auto", "cpu"):
+        from cyclegan_tool.runtime import autotune
+
+        found = autotune.torch_candidates(path, device, direction=direction, spec=spec)
+        be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}")
+        return be, f"{path.name}: PyTorch weights on CPU -> {how}"
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
     return (TorchBackend(path, device=device, precision=precision, direction=direction, spec=spec),

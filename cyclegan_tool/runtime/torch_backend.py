@@ -1,4 +1,5 @@
-"""PyTorch backend: our checkpoints and reference `.pth` files; CUDA FP16/FP32 or CPU FP32."""
+"""PyTorch backend: our checkpoints and reference `.pth` files; CUDA FP16/FP32, CPU FP32, or FP32
+weights under bf16 autocast (`precision="bf16"`, for CPUs with native bf16)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ class TorchBackend(Backend):
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         if precision == "fp16" and self.device.type != "cuda":
             raise BackendError("FP16 PyTorch inference needs a CUDA device; use --precision fp32 on the CPU")
-        if precision not in ("fp16", "fp32"):
-            raise BackendError(f"precision must be fp16 or fp32, not '{precision}'")
+        if precision not in ("fp16", "fp32", "bf16"):
+            raise BackendError(f"precision must be fp16, fp32 or bf16, not '{precision}'")
+        self.autocast = precision == "bf16"  # FP32 weights, convolutions in bf16 (autocast's choice of ops)
         loaded = checkpoints.load_generator(self.path, direction=self.direction, spec=self.spec)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         cl = self.device.type == "cuda" if self.channels_last is None else self.channels_last
@@ -53,6 +55,9 @@ class TorchBackend(Backend):
 
     def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
+        if self.autocast:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                return self.net(x).float()
         return self.net(x).float()
 
     def _close(self) -> None:
