@@ -1,7 +1,10 @@
 """Post-training int8 quantization of an exported generator, calibrated on real images.
 
 `export --int8 FOLDER` quantizes the FP32 graph's convolutions to int8 (QDQ format: weights
-per output channel, activations per tensor; instance norm stays float), with activation ranges
+per output channel, activations per tensor; instance norm and the transposed (upsampling)
+convolutions stay float: on the shipped horse2zebra generator, quantizing everything gave
+34.8 dB against FP32, leaving the two transposed convolutions float 42.1 dB, and no other
+single layer mattered by more than 0.3 dB), with activation ranges
 measured on images of the model's input domain from FOLDER, prepared the way `convert` feeds
 them. There is no int8 model without calibration images. The file records the calibration
 (folder, count, size, a digest of the files) in its metadata, and is written only if its
@@ -26,6 +29,7 @@ from cyclegan_tool.models import pad_multiple, value_range
 
 MIN_PSNR_DB = 30.0  # refuse a quantized graph this far from FP32 on its own calibration images
 MIN_IMAGES = 8
+QUANTIZED_OPS = ["Conv"]  # ConvTranspose stays float (see above)
 PERCENTILE = 99.99  # activation ranges clip the rarest 0.01 %: 32 dB vs 25 dB for min-max (horse2zebra)
 
 
@@ -58,7 +62,8 @@ def calibration_inputs(folder: str | os.PathLike, spec, *, count: int = 64, size
     if len(inputs) < MIN_IMAGES:
         raise ConfigError(f"--int8 {folder}: {len(inputs)} readable image(s); calibration needs at least {MIN_IMAGES}")
     record = {"folder": folder.name, "images": len(inputs), "size": side, "files_sha256": digest.hexdigest(),
-              "method": f"percentile {PERCENTILE}, activations per tensor (uint8), weights per channel (int8)"}
+              "method": f"percentile {PERCENTILE}, activations per tensor (uint8), weights per channel (int8); "
+                        "Conv quantized, ConvTranspose and InstanceNormalization float"}
     return inputs, record
 
 
@@ -83,7 +88,7 @@ def quantize(fp32_model, inputs: list[np.ndarray]):
         onnx.save(fp32_model, str(src))
         quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile, op_types_to_quantize=["Conv", "ConvTranspose"],
+                        calibrate_method=CalibrationMethod.Percentile, op_types_to_quantize=QUANTIZED_OPS,
                         extra_options={"CalibPercentile": PERCENTILE})
         return onnx.load(str(dst))
 
