@@ -169,7 +169,8 @@ def main() -> None:
                      "psnr_vs_fp32_onnx": psnr_folders(work / f"out_{i}_0", work / "out_2_0")})
     shutil.rmtree(work)
     base = rows[0]["images_per_s"]
-    lines = [f"## Folder conversion ({args.device})", "", f"Machine: {machine()}  ",
+    title = "" if args.weights == "random" else ", shipped horse2zebra weights"
+    lines = [f"## Folder conversion ({args.device}{title})", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
              f"{len(files)} horse2zebra testA JPEGs (256x256), ResNet-9 ngf 64 generator; wall time of the whole "
              f"run including model load, decode and encode; median of {args.repeat} runs.", "",
@@ -180,7 +181,8 @@ def main() -> None:
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "
               f"{base / r['images_per_s']:.2f} | {r['psnr_vs_fp32_onnx']:.1f} |".replace('nan', '-') for r in rows]
-    write_results(f"convert_{torch.device(args.device).type}",
+    suffix = "" if args.weights == "random" else f"_{args.weights}"  # one section per weights
+    write_results(f"convert_{torch.device(args.device).type}{suffix}",
                   {"machine": machine(), "command": command_line(), "images": len(files), "rows": rows},
                   "\n".join(lines))
 
