@@ -28,7 +28,16 @@ NETWORKS = ("gen_a2b", "gen_b2a", "disc_a", "disc_b")
 def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, epsilon 1e-7 added outside the root
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, 0.999))
+    # The same Adam update as the reference's, in one fused kernel per step: on 2 CPU cores
+    # 14 ms instead of 100 ms for the 28 M parameters of ResNet-9 + PatchGAN pairs.
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, 0.999), fused=True)
+
+
+def _keep_fused(opt: torch.optim.Optimizer) -> None:
+    """A loaded optimizer state brings its saved `fused` flag (None from older checkpoints)."""
+    if isinstance(opt, torch.optim.Adam):
+        for group in opt.param_groups:
+            group["fused"], group["foreach"] = True, None
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -214,6 +223,8 @@ class CycleGAN:
             load_into(self.nets[name], state["networks"][name], f"checkpoint network '{name}'")
         self.opt_gen.load_state_dict(state["optimizers"]["gen"])
         self.opt_disc.load_state_dict(state["optimizers"]["disc"])
+        _keep_fused(self.opt_gen)
+        _keep_fused(self.opt_disc)
         for sched, key in ((self.sched_gen, "gen"), (self.sched_disc, "disc")):
             sched.load_state_dict(state["schedulers"][key])
             rules = getattr(sched, "lr_lambdas", [])
