@@ -1,0 +1,65 @@
+"""KID and FID of the fast conversion paths against the FP32 path, on horse2zebra.
+
+The 50 first testA images go through a model (default: the shipped horse2zebra) once per
+path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: whatever this machine
+measured fastest within 35 dB), and OpenVINO in bf16 and FP32 where installed; each output
+folder is scored against testB (docs/QUALITY.md protocol). The issue's bar: KID within 5% of
+the FP32 path's.
+
+    python bench/fidelity_kid.py [--model horse2zebra] [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, command_line, machine, write_results  # noqa: E402
+
+import cyclegan_tool as ct  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="horse2zebra")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    args = ap.parse_args()
+    test_a, test_b = args.data / "horse2zebra" / "testA", args.data / "horse2zebra" / "testB"
+    work = Path(tempfile.mkdtemp(prefix="fidelity_kid_"))
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # a fresh backend measurement
+    src = work / "in"
+    src.mkdir()
+    for f in sorted(test_a.glob("*.jpg"))[:50]:
+        shutil.copy(f, src / f.name)
+    paths = [("ONNX Runtime FP32 (reference)", dict(backend="onnxruntime")), ("defaults (--backend auto)", {})]
+    if importlib.util.find_spec("openvino"):
+        paths.append(("OpenVINO FP32", dict(backend="openvino")))
+    rows = []
+    for i, (label, kw) in enumerate(paths):
+        said: list[str] = []
+        ct.convert(src, work / f"out{i}", model=args.model, format="png", on_start=said.append, **kw)
+        r = ct.evaluate(fake=work / f"out{i}", real=test_b)
+        rows.append({"path": label, "kid": r.kid, "fid": r.fid, "backend": said[0]})
+        print(f"{label:32s} KID {r.kid:.5f}  FID {r.fid:.2f}", flush=True)
+    shutil.rmtree(work)
+    ref = rows[0]["kid"]
+    lines = ["## Fidelity of the conversion paths (KID, cpu)", "", f"Machine: {machine()}  ",
+             f"Command: `{command_line()}`  ",
+             f"Model `{args.model}` on the first 50 horse2zebra testA images, each path's PNGs scored against "
+             "testB (docs/QUALITY.md protocol).", "",
+             "| path | KID | vs. FP32 | FID | what ran |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        ran = r["backend"].split(": ", 1)[-1].replace("|", "/")
+        lines.append(f"| {r['path']} | {r['kid']:.5f} | {100 * (r['kid'] / ref - 1):+.2f}% | {r['fid']:.2f} | {ran} |")
+    write_results("fidelity_kid_cpu", {"machine": machine(), "command": command_line(), "rows": rows},
+                  "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
