@@ -113,8 +113,11 @@ def test_a_runtime_that_cannot_load_the_model_is_left_out(tiny_onnx, tmp_path):
 def test_checkpoints_choose_between_fp32_and_bf16_per_direction(tiny_generator, tmp_path):
     write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_generator, direction="a2b")
-    assert "PyTorch weights on CPU -> pytorch-" in said and "measured now" in said
+    assert "PyTorch weights on CPU -> " in said and "measured now" in said
     assert "pytorch-fp32" in said and "pytorch-bf16" in said
+    if importlib.util.find_spec("openvino"):  # the generator exported to ONNX once, into the cache
+        assert "onnx-openvino-bf16" in said
+        assert len(list((autotune.cache_path().parent / "onnx").glob("*-a2b-*.onnx"))) == 1
     # The other direction is another model: measured on its own.
     assert "measured now" in convert(tmp_path / "in", tmp_path / "out_b", tiny_generator, direction="b2a")
     assert len(json.loads(autotune.cache_path().read_text())) == 2

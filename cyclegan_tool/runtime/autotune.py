@@ -3,7 +3,7 @@
 An ONNX model: ONNX Runtime (the reference), OpenVINO computing in FP32 and, on CPUs with
 native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16 (where OpenVINO is installed).
 A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorch under bf16
-autocast. A candidate is eligible only if its output on the run's first image is within
+autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices). A candidate is eligible only if its output on the run's first image is within
 `MIN_PSNR_DB` of the reference's. int8 is never picked here: it needs its own calibrated file
 (`export --int8`).
 
@@ -38,7 +38,7 @@ SAMPLE_SIDE = 256  # the sample is cropped to at most this square
 
 @dataclass(frozen=True)
 class Candidate:
-    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16", "pytorch-fp32", "pytorch-bf16"
+    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16", "pytorch-fp32", "pytorch-bf16", "onnx-openvino-bf16"
     make: Callable[[], Backend]
 
 
@@ -57,15 +57,41 @@ def onnx_candidates(path: Path, device: str) -> list[Candidate]:
     return found
 
 
-def torch_candidates(path: Path, device: str, **kwargs) -> list[Candidate]:
-    """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast."""
+def torch_candidates(path: Path, device: str, *, direction: str | None = None, spec=None) -> list[Candidate]:
+    """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast and OpenVINO
+    in bf16 on the generator exported to ONNX (once per file and direction, in the cache)."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
-    found = [Candidate("pytorch-fp32", lambda: TorchBackend(path, device=device, precision="fp32", **kwargs))]
+    kwargs = dict(device=device, direction=direction, spec=spec)
+    found = [Candidate("pytorch-fp32", lambda: TorchBackend(path, precision="fp32", **kwargs))]
     if cpu_has_native_bf16():
-        found.append(Candidate("pytorch-bf16", lambda: TorchBackend(path, device=device, precision="bf16", **kwargs)))
+        found.append(Candidate("pytorch-bf16", lambda: TorchBackend(path, precision="bf16", **kwargs)))
+        if _openvino_version():
+            from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+            found.append(Candidate("onnx-openvino-bf16", lambda: OpenVINOBackend(
+                exported_onnx(path, direction, spec), device=device, compute="bf16")))
     return found
+
+
+def exported_onnx(path: Path, direction: str | None, spec) -> Path:
+    """A checkpoint's generator as an FP32 ONNX file in the cache, exported on first use. Its
+    fidelity is not assumed: `measure` compares it with PyTorch FP32 like any candidate."""
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    out = cache_path().parent / "onnx" / f"{sha256_file(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.onnx"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False)
+    return out
+
+
+def _spec_tag(spec) -> str:
+    import hashlib
+
+    return "auto" if spec is None else hashlib.sha256(repr(spec).encode()).hexdigest()[:8]
 
 
 def _openvino_version() -> str | None:
