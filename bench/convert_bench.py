@@ -133,7 +133,7 @@ def main() -> None:
     batch = args.batch or "auto"
     variants = [
         ("reference-style loop: PyTorch FP32, batch 1, PNG", lambda o: reference_loop(files, weights, o, args.device)),
-        (f"convert --checkpoint (PyTorch), batch {batch}, PNG",
+        (f"convert --checkpoint, defaults (auto), batch {batch}, PNG",
          lambda o: tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")),
         (f"convert --onnx --backend onnxruntime (FP32), batch {batch}, PNG",
          lambda o: tool_convert(src, onnx_path, o, args.device, "onnxruntime", batch_size=args.batch, format="png")),
