@@ -172,7 +172,7 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
     if record["choice"] == reference.key:
         return opened, f"{_summary(record)} (measured now)"
     opened.close()
-    return by_key[record["choice"]].make(), f"{_summary(record)} (measured now, cached)"
+    return by_key[record["choice"]].make(), f"{_summary(record)} (measured now)"
 
 
 def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_key: str = "onnxruntime") -> dict:
@@ -184,10 +184,14 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_ke
             opened[c.key] = c.make().open()
         except Exception:  # a runtime that cannot load this model is simply not a candidate
             continue
-    outputs, times = {}, {k: [] for k in opened}
+    outputs = {ref_key: reference.infer(x)}
+    for k in [k for k in opened if k != ref_key]:
+        try:
+            outputs[k] = opened[k].infer(x)
+        except Exception:  # nor is one that fails on this input
+            opened.pop(k).close()
+    times = {k: [] for k in opened}
     try:
-        for k, be in opened.items():
-            outputs[k] = be.infer(x)
         for _ in range(ROUNDS):
             for k, be in opened.items():
                 start = time.perf_counter()
