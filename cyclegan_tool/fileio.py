@@ -47,3 +47,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def user_cache_dir() -> Path:
+    """The tool's folder in the user cache: `$XDG_CACHE_HOME/cyclegan-tool` (or `~/.cache/...`)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cyclegan-tool"

@@ -24,8 +24,8 @@ import numpy as np
 import cyclegan_tool as ct
 from cyclegan_tool.conventions import luma
 
-from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, psnr, register_zoo, rgb_sample,
-                           sample_folder, save_png, train, training_hours, unpack, write_card, write_section)
+from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, psnr, register_zoo, rgb_sample, scored,
+                           sample_folder, save_png, train, unpack, write_card, write_section)
 
 NAME = "colorize"
 
@@ -172,15 +172,10 @@ def main() -> None:
         train(data, run_root, NAME, "keras-colorize", args.epochs, eval_every=1, eval_limit=args.eval_limit,
               best_metric="kid_a2b", save_epoch_freq=1, amp=args.amp, save_latest_freq=200)
     run_dir = run_root / NAME
-    if args.from_results:
-        results = json.loads((args.work / "results.json").read_text())
-    else:
-        results = evaluate(data, run_dir, args.work, args.kid_images)
-        results["cpu_hours"] = round(training_hours(run_dir), 2)
-        results["kid_images"] = args.kid_images
-        results["steps"] = max(r.get("step", 0) for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()))
-        results["log"] = [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "kid_a2b" in r]
-        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    def score() -> dict:
+        return {**evaluate(data, run_dir, args.work, args.kid_images), "kid_images": args.kid_images}
+
+    results = scored(args.work, run_dir, score, reuse=args.from_results)
     figures = render(data, args.work, DOCS / "examples")
     if args.ship:
         ship(run_dir, results)

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 import cyclegan_tool as ct
 
-from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, register_zoo, rgb_sample,
-                           sample_folder, save_png, train, training_hours, unpack, write_card, write_section)
+from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, register_zoo, rgb_sample, scored,
+                           sample_folder, save_png, train, unpack, write_card, write_section)
 from street_digits import make_split
 
 NAME = "digits"
@@ -210,18 +210,17 @@ def label_reading(r: dict) -> str:
     flips = r["street_classifier_on_translated_mnist"] < r["street_classifier_on_raw_mnist"]
     closer = (r["kid_translated_mnist_vs_street"] < r["kid_raw_mnist_vs_street"]
               and r["kid_translated_street_vs_mnist"] < r["kid_raw_street_vs_mnist"])
+    effect = ("loses labels that were legible before: the chapter's *label flipping*: the cycle loss keeps only "
+              "what is needed to reconstruct" if flips else "keeps labels legible")
+    kid = ("both directions are closer to their target than their untranslated inputs." if closer else
+           "not every direction is closer to its target than its untranslated inputs yet.")
     return (f"How to read it: the street classifier reads {pct['street_classifier_on_raw_mnist']} of the plain "
-               f"MNIST digits right and {pct['street_classifier_on_translated_mnist']} of their street-style "
-               "translations, so the translation " + ("loses labels that were legible before: the chapter's "
-                                                     "*label flipping*: the cycle "
-                                                     "loss keeps only what is needed to reconstruct" if flips else
-                                                     "keeps labels legible") +
-               f". In the other direction the MNIST classifier reads {pct['mnist_classifier_on_raw_street']} of the "
-               f"raw street digits (chance is 10%) and {pct['mnist_classifier_on_translated_street']} of their "
-               "MNIST-style translations. The KID columns say how far each side is from the target domain; "
-               f"after {r['steps']} steps (the chapter trains on the order of 100,000), "
-               + ("both directions are closer to their target than their untranslated inputs." if closer else
-                  "not every direction is closer to its target than its untranslated inputs yet."))
+            f"MNIST digits right and {pct['street_classifier_on_translated_mnist']} of their street-style "
+            f"translations, so the translation {effect}. In the other direction the MNIST classifier reads "
+            f"{pct['mnist_classifier_on_raw_street']} of the raw street digits (chance is 10%) and "
+            f"{pct['mnist_classifier_on_translated_street']} of their MNIST-style translations. The KID columns "
+            "say how far each side is from the target domain; after "
+            f"{r['steps']} steps (the chapter trains on the order of 100,000), {kid}")
 
 
 def report(r: dict, figures: list[Path]) -> str:
@@ -291,14 +290,8 @@ def main() -> None:
         train(data, run_root, NAME, "keras-digits", args.epochs, eval_every=1, eval_limit=args.eval_limit,
               best_metric="kid_a2b", save_epoch_freq=1, amp=args.amp, save_latest_freq=200)
     run_dir = run_root / NAME
-    if args.from_results:
-        results = json.loads((args.work / "results.json").read_text())
-    else:
-        results = evaluate(data, run_dir, args.work, args.kid_images)
-        results["cpu_hours"] = round(training_hours(run_dir), 2)
-        results["steps"] = max(r.get("step", 0) for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()))
-        results["log"] = [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "kid_a2b" in r]
-        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    results = scored(args.work, run_dir, lambda: evaluate(data, run_dir, args.work, args.kid_images),
+                     reuse=args.from_results)
     figures = render(data, args.work, DOCS / "examples")
     if args.ship:
         ship(run_dir, results)

@@ -80,8 +80,25 @@ def best_checkpoint(run_dir: Path) -> Path:
 
 def training_hours(run_dir: Path) -> float:
     """Wall-clock hours of the run's logged training (from log.jsonl's first to last record)."""
-    times = [r["time"] for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "time" in r]
+    times = [r["time"] for r in run_log(run_dir) if "time" in r]
     return (max(times) - min(times)) / 3600 if len(times) > 1 else 0.0
+
+
+def run_log(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def scored(work: Path, run_dir: Path, score, reuse: bool) -> dict:
+    """The example's results: WORK/results.json as saved (`reuse`), or `score()` plus the run's
+    training hours, steps and per-epoch test KID, saved there."""
+    if reuse:
+        return json.loads((work / "results.json").read_text())
+    results, log = score(), run_log(run_dir)
+    results["cpu_hours"] = round(training_hours(run_dir), 2)
+    results["steps"] = max(r.get("step", 0) for r in log)
+    results["log"] = [r for r in log if "kid_a2b" in r]
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+    return results
 
 
 def grid(rows: list[list[np.ndarray]], scale: int = 3, gap: int = 2) -> np.ndarray:

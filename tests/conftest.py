@@ -55,7 +55,9 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
     yield
     # Measured backend choices (runtime/autotune.py) stay with the test that measured them.
-    (tmp_path_factory.getbasetemp() / "cache" / "cyclegan-tool" / "backends.json").unlink(missing_ok=True)
+    from cyclegan_tool.runtime.autotune import cache_path
+
+    cache_path().unlink(missing_ok=True)
 
 
 @pytest.fixture

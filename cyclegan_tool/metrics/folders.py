@@ -43,8 +43,9 @@ class FolderFeatures:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cyclegan-tool" / "fid"
+    from cyclegan_tool.fileio import user_cache_dir
+
+    return user_cache_dir() / "fid"
 
 
 def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit: int | None = None,

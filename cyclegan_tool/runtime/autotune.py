@@ -3,8 +3,9 @@
 An ONNX model: ONNX Runtime (the reference), OpenVINO computing in FP32 and, on CPUs with
 native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16 (where OpenVINO is installed).
 A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorch under bf16
-autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices). A candidate is eligible only if its output on the run's first image is within
-`MIN_PSNR_DB` of the reference's. int8 is never picked here: it needs its own calibrated file
+autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices).
+A candidate is eligible only if its output on the run's first image is within `MIN_PSNR_DB`
+of the reference's. int8 is never picked here: it needs its own calibrated file
 (`export --int8`).
 
 The measurement (one warm-up, then `ROUNDS` alternating timed passes; a few seconds) runs
@@ -16,6 +17,7 @@ reference. The reason line says what was chosen and the figures it was chosen by
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -24,13 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from cyclegan_tool.fileio import atomic_write_json, sha256_file
+from cyclegan_tool.fileio import atomic_write_json, sha256_file, user_cache_dir
 from cyclegan_tool.runtime.base import Backend
 
-MIN_PSNR_DB = 35.0  # a runtime setting whose output is further than this from ONNX Runtime FP32 is not used
+MIN_PSNR_DB = 35.0  # a runtime setting whose output is further than this from the FP32 reference's is not used
 MIN_IMAGES = 8  # a folder this large pays for the measurement
 ROUNDS = 3
 SAMPLE_SIDE = 256  # the sample is cropped to at most this square
@@ -81,7 +82,7 @@ def exported_onnx(path: Path, direction: str | None, spec) -> Path:
     from cyclegan_tool import checkpoints
     from cyclegan_tool.export.onnx_export import export_onnx
 
-    out = cache_path().parent / "onnx" / f"{sha256_file(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.onnx"
+    out = cache_path().parent / "onnx" / f"{file_digest(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.onnx"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False)
@@ -118,8 +119,18 @@ def machine_key() -> str:
 
 
 def cache_path() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "cyclegan-tool" / "backends.json"
+    return user_cache_dir() / "backends.json"
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(path)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a model file, hashed once per process while the file is unchanged."""
+    st = os.stat(path)
+    return _digest(str(path), st.st_mtime_ns, st.st_size)
 
 
 def _read_cache() -> dict:
@@ -157,7 +168,7 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
     if len(found) == 1:
         return reference.make(), reference.key
     by_key = {c.key: c for c in found}
-    key = f"{sha256_file(path)}{variant}|{machine_key()}"
+    key = f"{file_digest(path)}{variant}|{machine_key()}"
     record = _read_cache().get(key)
     if record and record.get("choice") in by_key:
         return by_key[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"
@@ -177,7 +188,9 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
 
 def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_key: str = "onnxruntime") -> dict:
     """Median milliseconds per pass of each runtime on `x` (alternating), its PSNR against the
-    reference's output, and the fastest one within MIN_PSNR_DB."""
+    reference's output (capped at 99 dB), and the fastest one within MIN_PSNR_DB."""
+    from cyclegan_tool.export import parity
+
     opened = {ref_key: reference}
     for c in others:
         try:
@@ -202,17 +215,13 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_ke
             if k != ref_key:
                 be.close()
     lo, hi = reference.info.value_range
-    psnr = {k: _psnr(outputs[k], outputs[ref_key], hi - lo) for k in opened}
+    psnr = {k: min(99.0, parity.psnr(outputs[k].numpy(), outputs[ref_key].numpy(), hi - lo)) for k in opened}
     ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
     eligible = [k for k in opened if psnr[k] >= MIN_PSNR_DB]
     choice = min(eligible, key=ms.__getitem__)
     return {"choice": choice, "ms": ms, "psnr": psnr, "size": "x".join(map(str, x.shape[-2:])),
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
-
-def _psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float) -> float:
-    mse = float(torch.mean((a.float() - b.float()) ** 2))
-    return 99.0 if mse == 0 else min(99.0, 10 * float(np.log10(peak_to_peak ** 2 / mse)))
 
 
 def sample_from(jobs: list, opts) -> Callable[[Backend], torch.Tensor | None] | None:

@@ -38,11 +38,12 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if backend != "auto" and backend != kind:
         raise ConfigError(f"--backend {backend} cannot run {path.name}; a {path.suffix} file runs on {kind}")
     where = "CUDA" if resolve_device(device).type == "cuda" else "CPU"
+    tune_on_cpu = backend == "auto" and where == "CPU" and device in ("auto", "cpu")  # runtime/autotune.py
     if kind == "tensorrt":
         from cyclegan_tool.runtime.trt_backend import TensorRTBackend
 
         return TensorRTBackend(path, device=device), f"{path.name}: TensorRT engine -> tensorrt backend"
-    if kind == "onnxruntime" and backend == "auto" and where == "CPU" and device in ("auto", "cpu"):
+    if kind == "onnxruntime" and tune_on_cpu:
         from cyclegan_tool.runtime import autotune
 
         be, how = autotune.choose(autotune.onnx_candidates(path, device), path, sample)
@@ -51,7 +52,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, device=device), f"{path.name}: ONNX model -> onnxruntime on {where}"
-    if backend == "auto" and precision == "auto" and where == "CPU" and device in ("auto", "cpu"):
+    if tune_on_cpu and precision == "auto":
         from cyclegan_tool.runtime import autotune
 
         found = autotune.torch_candidates(path, device, direction=direction, spec=spec)
