@@ -132,3 +132,13 @@ def test_checkpoints_choose_between_fp32_and_bf16_per_direction(tiny_generator, 
     # An explicit precision is obeyed, never tuned.
     assert "fp32" in convert(tmp_path / "in", tmp_path / "out_c", tiny_generator, direction="a2b",
                              precision="fp32").split("->")[-1]
+
+
+@needs_ov
+def test_an_unwritable_cache_costs_only_a_new_measurement(tiny_onnx, tiny_generator, tmp_path, monkeypatch):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    (tmp_path / "not_a_folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not_a_folder"))  # nothing can be written under it
+    for model in (tiny_onnx, tiny_generator):
+        for out in ("out1", "out2"):
+            assert "measured now" in convert(tmp_path / "in", tmp_path / f"{out}_{model.stem}", model)
