@@ -21,6 +21,7 @@ from conftest import write_domain
 
 from cyclegan_tool.cli import cli
 from cyclegan_tool.errors import BackendError
+from cyclegan_tool.export.parity import psnr
 from cyclegan_tool.runtime import ConvertOptions, plan_jobs, run_convert
 from cyclegan_tool.runtime.base import Backend
 from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
@@ -58,7 +59,7 @@ def cpu_backend(request, tiny_generator, tiny_onnx, fp16_onnx) -> Backend:
             "openvino-bf16": lambda: OpenVINOBackend(tiny_onnx, compute="bf16")}[request.param]()
 
 
-def test_backend_contract(cpu_backend):
+def test_backend_contract(cpu_backend, tiny_generator):
     with cpu_backend as be:
         info = be.info
         assert info.min_batch >= 1 and (info.max_batch is None or info.max_batch >= info.min_batch)
@@ -70,7 +71,15 @@ def test_backend_contract(cpu_backend):
         assert y.shape == x.shape and y.dtype == torch.float32 and y.device == be.device
         assert torch.isfinite(y).all() and y.abs().max() <= 1.0
         reduced = info.precision in ("fp16", "bf16") or info.extra.get("compute") == "bf16"
-        assert torch.allclose(be.infer(x[1:]), y[1:], atol=2e-2 if reduced else 1e-4)
+        if reduced:
+            # Reduced-precision kernels may block a batch differently from a single image (CPUs
+            # with AMX do), so hold each result to the FP32 model within the precision instead.
+            with TorchBackend(tiny_generator, device="cpu") as fp32:
+                ref = fp32.infer(x)
+            assert psnr(be.infer(x[1:]).numpy(), ref[1:].numpy()) >= 30
+            assert psnr(y.numpy(), ref.numpy()) >= 30
+        else:
+            assert torch.allclose(be.infer(x[1:]), y[1:], atol=1e-4)
         with pytest.raises(BackendError, match=r"expected \[N, 3, H, W\]"):
             be.infer(torch.zeros(1, 4, m, m))
         if m > 1:
