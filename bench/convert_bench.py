@@ -108,7 +108,9 @@ def main() -> None:
         net.load_state_dict(state)
         torch.save(net.state_dict(), weights)
     else:
-        torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), weights)
+        spec = GeneratorSpec()
+        torch.save(init_weights(build_generator(spec)).state_dict(), weights)
+    arch = f"{spec.name.replace('_', ' ').replace('resnet ', 'ResNet-').replace('blocks', '')} ngf {spec.ngf}"
     from cyclegan_tool.export.onnx_export import export_onnx
 
     onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path
@@ -154,8 +156,9 @@ def main() -> None:
              lambda o: tool_convert(src, int8_path, o, args.device, "openvino", batch_size=args.batch, format="png")),
         ]
     if args.weights == "horse2zebra":
-        tool_convert(src, "horse2zebra", work / "warm_model", args.device, format="png")
-        variants.append(("convert --model horse2zebra, defaults, PNG",
+        said = tool_convert(src, "horse2zebra", work / "warm_model", args.device, format="png")
+        form = "its int8 form" if "int8 form" in said else "its FP32 graph"
+        variants.append((f"convert --model horse2zebra, defaults ({form}), PNG",
                          lambda o: tool_convert(src, "horse2zebra", o, args.device, format="png")))
     times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
     for r in range(args.repeat):  # alternate the variants, so load from other processes hits all alike
@@ -177,7 +180,7 @@ def main() -> None:
     title = "" if args.weights == "random" else ", shipped horse2zebra weights"
     lines = [f"## Folder conversion ({args.device}{title})", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
-             f"{len(files)} horse2zebra testA JPEGs (256x256), ResNet-9 ngf 64 generator; wall time of the whole "
+             f"{len(files)} horse2zebra testA JPEGs (256x256), {arch} generator; wall time of the whole "
              f"run including model load, decode and encode; median of {args.repeat} runs.", "",
              f"Weights: {args.weights}. The int8 graph is calibrated on these images "
              f"({int8_psnr:.1f} dB from FP32 on them); PSNR compares each variant's PNGs with the FP32 ONNX "

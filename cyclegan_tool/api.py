@@ -28,6 +28,7 @@ class ResolvedModel:
     path: Path
     shipped: str | None = None
     scale: int | None = None  # run at this shorter side, outputs resized back
+    int8: Path | None = None  # a shipped model's calibrated int8 form, a CPU candidate of --backend auto
 
 
 def shipped_models() -> list[str]:
@@ -45,7 +46,8 @@ def resolve_model(model: PathLike) -> ResolvedModel:
     from cyclegan_tool import zoo
 
     entry_path = zoo.model_file(str(model))
-    return ResolvedModel(entry_path, shipped=str(model), scale=zoo.catalogue()[str(model)].get("size"))
+    return ResolvedModel(entry_path, shipped=str(model), scale=zoo.catalogue()[str(model)].get("size"),
+                         int8=zoo.int8_file(str(model)))
 
 
 def convert_options(resolved: ResolvedModel, options=None, **overrides):
@@ -96,7 +98,7 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
     from cyclegan_tool.runtime.autotune import sample_from
 
     be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction,
-                           sample=sample_from(jobs, opts))
+                           sample=sample_from(jobs, opts), int8_form=resolved.int8)
     with be:
         if on_start:
             scale = (f"; runs at its training scale (shorter side {resolved.scale}), outputs resized back"
@@ -132,7 +134,7 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
         words = {1: "gray", 3: "RGB"}
         arch += f", {words.get(channels[0], channels[0])} -> {words.get(channels[1], channels[1])}"
     kind = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
-    _, how = make_backend(resolved.path, backend=backend, device=device)
+    _, how = make_backend(resolved.path, backend=backend, device=device, int8_form=resolved.int8)
     if resolved.scale:
         how += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
     return {"what": f"{kind}: {arch}, {direction}, {desc.get('precision', 'fp32')}", "how": how, "artifact": desc}
@@ -147,8 +149,9 @@ def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", 
     """
     from cyclegan_tool.runtime import make_backend
 
-    be, _ = make_backend(resolve_model(model).path, backend=backend, device=device, precision=precision,
-                         direction=direction)
+    resolved = resolve_model(model)
+    be, _ = make_backend(resolved.path, backend=backend, device=device, precision=precision,
+                         direction=direction, int8_form=resolved.int8)
     return be.open()
 
 
@@ -168,7 +171,8 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
            min_shape: str | None = None, opt_shape: str | None = None, max_shape: str | None = None,
            workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = (), int8: PathLike | None = None,
            calib_count: int = 64, calib_size: int = 256, int8_min_psnr: float | None = None) -> ExportReport:
-    """A generator (our .pt or a reference .pth) -> ONNX, parity-checked, and with `engine` a
+    """A generator (our .pt, a reference .pth, an FP32 ONNX file we exported or a shipped
+    model's name) -> ONNX, parity-checked, and with `engine` a
     TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,
     and an existing file there is never replaced. Profile shapes are NxCxHxW strings; unset,
     they are `trt_build.DEFAULT_PROFILE` with the model's input channels. `int8`: a folder of
@@ -184,16 +188,24 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
     if int8 and engine:
         raise ConfigError("--int8 makes an ONNX model for the CPU runtimes; engines are built FP16 or FP32")
     t0 = time.perf_counter()
+    source = resolve_model(checkpoint).path  # a shipped model's name -> its ONNX file
     spec = None
     if netG or ngf or norm:
-        obj = checkpoints.read(checkpoint)
+        obj = checkpoints.read(source)
         if checkpoints.is_tool_checkpoint(obj):
             raise ConfigError("--netG/--ngf/--norm are for plain .pth files; a training checkpoint says its own")
         from cyclegan_tool.models.layout import infer_generator_spec
 
         base = infer_generator_spec(obj)
         spec = replace(base, **{k: v for k, v in (("name", netG), ("ngf", ngf), ("norm", norm)) if v})
-    loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec)
+    if source.suffix.lower() == ".onnx":  # one of our FP32 exports: its weights, e.g. for an int8 form
+        from cyclegan_tool.weights import load_onnx_generator
+
+        if spec or direction:
+            raise ConfigError(f"{source.name}: an exported ONNX model says its own architecture and direction")
+        loaded = load_onnx_generator(source)
+    else:
+        loaded = checkpoints.load_generator(source, direction=direction, spec=spec)
     cfg = None
     if engine:  # check the profile before any work
         from cyclegan_tool.export.trt_build import DEFAULT_PROFILE, EngineConfig, parse_shape
@@ -212,6 +224,8 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
                            compute_capabilities=tuple(compute_capabilities))
         cfg.validate(pad_multiple(loaded.spec), nc)
     onnx_path = Path(output) if output else Path(engine).with_suffix(".onnx")
+    if onnx_path.exists() and onnx_path.resolve() == source.resolve():
+        raise ConfigError(f"{onnx_path} is the model being exported; write the new file elsewhere")
     if not output and onnx_path.exists():
         raise ConfigError(f"{onnx_path} exists and the engine's ONNX would replace it; give -o to say where "
                           "the ONNX goes (-o that same path to replace it)")

@@ -13,6 +13,7 @@ import torch
 
 from cyclegan_tool import checkpoints
 from cyclegan_tool.errors import CheckpointError
+from cyclegan_tool.fileio import sha256_file
 from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.models.layout import infer_generator_spec, strip_prefix
 
@@ -66,6 +67,23 @@ def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch
         if len(node.input) > 2 and node.input[2] and getattr(module, "bias", None) is not None:
             state[f"{names[id(module)]}.bias"] = array(node.input[2])
     return state
+
+
+def load_onnx_generator(path: Path) -> checkpoints.LoadedGenerator:
+    """The generator of an FP32 ONNX file we exported, rebuilt in PyTorch (to export it again,
+    e.g. as an int8 graph calibrated on the user's images)."""
+    import onnx
+
+    from cyclegan_tool.models import build_generator
+    from cyclegan_tool.models.layout import load_into
+    from cyclegan_tool.onnx_metadata import read_metadata
+
+    spec, state = _onnx_weights(path)
+    net = build_generator(spec)
+    load_into(net, state, str(path))
+    direction = read_metadata(onnx.load(str(path), load_external_data=False)).get("direction", "a2b")
+    return checkpoints.LoadedGenerator(net=net.eval(), spec=spec, direction=direction, source=path,
+                                       source_sha256=sha256_file(path), origin="cyclegan-tool onnx")
 
 
 def generator_weights(source: str, direction: str = "a2b") -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:

@@ -142,3 +142,48 @@ def test_an_unwritable_cache_costs_only_a_new_measurement(tiny_onnx, tiny_genera
     for model in (tiny_onnx, tiny_generator):
         for out in ("out1", "out2"):
             assert "measured now" in convert(tmp_path / "in", tmp_path / f"{out}_{model.stem}", model)
+
+
+@pytest.fixture
+def shipped_with_int8(tiny_onnx, tmp_path, monkeypatch):
+    """A zoo holding one model, 'tiny', with an int8 form exported from its ONNX file."""
+    import shutil
+
+    from cyclegan_tool import zoo
+
+    root = tmp_path / "zoo"
+    root.mkdir()
+    shutil.copy(tiny_onnx, root / "tiny.onnx")
+    write_domain(tmp_path / "calib", 10, (40, 36), (0.8, 0.5, 0.2), seed=11)
+    ct.export(root / "tiny.onnx", output=root / "tiny.int8.onnx", int8=tmp_path / "calib", calib_size=32,
+              int8_min_psnr=20)
+    (root / "models.json").write_text(json.dumps({"tiny": {
+        "file": "tiny.onnx", "int8": "tiny.int8.onnx", "direction": "a2b", "summary": "test", "arch": "resnet_6blocks",
+        "precision": "fp32"}}))
+    monkeypatch.setattr(zoo, "HERE", root)
+    return root
+
+
+def test_a_shipped_models_int8_form_is_a_measured_candidate(shipped_with_int8, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", "tiny")
+    assert "measured now" in said and "int8-onnxruntime" in said
+    (record,) = json.loads(autotune.cache_path().read_text()).values()
+    assert "int8-onnxruntime" in record["ms"] and record["psnr"][record["choice"]] >= autotune.MIN_PSNR_DB
+    if record["choice"].startswith("int8"):  # never silently: the start line names the int8 file
+        assert "the model's int8 form tiny.int8.onnx" in said and "int8" in said.split(":")[-2]
+    # Asked for FP32, the int8 form is not even measured.
+    fp32 = convert(tmp_path / "in", tmp_path / "out_fp32", "tiny", precision="fp32")
+    assert "int8" not in fp32 and "bf16" not in fp32 and "measured now" in fp32
+    assert "measured on this machine before" in convert(tmp_path / "in", tmp_path / "out_auto", "tiny")
+    # A changed int8 form is measured again (its digest is part of the cache key).
+    (shipped_with_int8 / "tiny.int8.onnx").write_bytes((shipped_with_int8 / "tiny.int8.onnx").read_bytes() + b" ")
+    assert "measured now" in convert(tmp_path / "in", tmp_path / "out_again", "tiny")
+
+
+def test_an_int8_form_outside_the_fidelity_bar_is_never_chosen(shipped_with_int8, tmp_path, monkeypatch):
+    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 99.0)  # nothing but the reference itself qualifies
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", "tiny")
+    (record,) = json.loads(autotune.cache_path().read_text()).values()
+    assert record["choice"] == "onnxruntime" and "int8 form" not in said

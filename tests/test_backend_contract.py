@@ -275,3 +275,38 @@ def test_int8_needs_calibration_images(tiny_generator, tmp_path):
         api.export(tiny_generator, output=tmp_path / "q.onnx", int8=tmp_path / "enough", calib_size=32,
                    int8_min_psnr=90)
     assert not (tmp_path / "q.onnx").exists()
+
+
+
+@needs_ov
+def test_openvino_keeps_compiled_models_in_the_user_cache_and_never_a_stale_one(tiny_onnx, tmp_path, monkeypatch):
+    import shutil
+
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+    from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    blobs = tmp_path / "cache" / "cyclegan-tool" / "openvino"
+    model = tmp_path / "m.onnx"
+    shutil.copy(tiny_onnx, model)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with OpenVINOBackend(model) as be:
+        first = be.infer(x)
+    assert len(list(blobs.glob("*.blob"))) == 1
+    with OpenVINOBackend(model) as be:  # from the blob
+        assert torch.allclose(be.infer(x), first, atol=1e-5)
+    # The same path with another model inside: compiled anew, never served from the old blob.
+    torch.manual_seed(7)
+    torch.save(init_weights(build_generator(GeneratorSpec(name="resnet_6blocks", ngf=8)), "normal", 0.1).state_dict(),
+               tmp_path / "latest_net_G_A.pth")
+    model.unlink()
+    export_onnx(checkpoints.load_generator(tmp_path / "latest_net_G_A.pth"), model, check=False)
+    with OpenVINOBackend(model) as be, TorchBackend(tmp_path / "latest_net_G_A.pth", device="cpu") as ref:
+        assert torch.allclose(be.infer(x), ref.infer(x), atol=1e-3)
+    # A cache that cannot be written costs only the compilation.
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    with OpenVINOBackend(model) as be:
+        assert be.infer(x).shape == x.shape

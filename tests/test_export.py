@@ -163,3 +163,24 @@ def test_full_tensorrt_engine_build(tiny_generator, tmp_path):
     res = CliRunner().invoke(cli, ["export", str(tiny_generator), "--engine", str(tmp_path / "t.plan"),
                                    "--trt", "tensorrt", "--fp16"])
     assert res.exit_code == 0, res.output
+
+
+def test_export_takes_an_exported_onnx_or_a_shipped_name_and_never_overwrites_it(tiny_onnx, tmp_path):
+    import shutil
+
+    import cyclegan_tool as ct
+    from cyclegan_tool.errors import ConfigError
+    from cyclegan_tool.onnx_metadata import read_metadata
+
+    src = tmp_path / "g.onnx"
+    shutil.copy(tiny_onnx, src)
+    report = ct.export(src, output=tmp_path / "again.onnx")  # parity-checked against the rebuilt network
+    meta = read_metadata(onnx.load(str(report.onnx)))
+    assert meta["source"]["origin"] == "cyclegan-tool onnx" and meta["direction"] == "a2b"
+    before = src.read_bytes()
+    with pytest.raises(ConfigError, match="is the model being exported"):
+        ct.export(src, output=src)
+    assert src.read_bytes() == before
+    with pytest.raises(ConfigError, match="says its own architecture"):
+        ct.export(src, output=tmp_path / "x.onnx", direction="b2a")
+    assert ct.export("horse2zebra", output=tmp_path / "h2z.onnx", check=False).onnx.is_file()

@@ -35,8 +35,9 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
                    "the runtime measured fastest here, within 35 dB of ONNX Runtime FP32).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp16", "fp32", "bf16"]), default="auto", show_default=True,
-              help="PyTorch backend: auto = fp16 on CUDA; on a CPU fp32, or bf16 autocast where it measured "
-                   "faster here within 35 dB of fp32 (CPUs with AVX512-BF16 or AMX).")
+              help="auto = fp16 on CUDA (PyTorch); on a CPU the setting measured fastest here within 35 dB of "
+                   "fp32: bf16 where the CPU has AVX512-BF16 or AMX, a shipped model's int8 form. fp32: FP32 "
+                   "arithmetic only.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint.")
 @click.option("--devices", help="Several devices, e.g. 0,1 (GPUs) or cpu,cpu: one process per device, files "
               "split between them.")

@@ -1,4 +1,7 @@
-"""`cyclegan-tool export CHECKPOINT [-o model.onnx] [--engine model.plan]`."""
+"""`cyclegan-tool export MODEL [-o model.onnx] [--engine model.plan]`.
+
+MODEL: our .pt checkpoint, a reference .pth, an FP32 ONNX file we exported, or a shipped
+model's name (e.g. `export horse2zebra --int8 my_horses/ -o h2z_int8.onnx`)."""
 
 from __future__ import annotations
 

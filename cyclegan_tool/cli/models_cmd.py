@@ -12,4 +12,5 @@ def models() -> None:
 
     for name, entry in catalogue().items():
         size = (HERE / entry["file"]).stat().st_size / 2**20 if (HERE / entry["file"]).is_file() else 0
-        click.echo(f"{name:14s} {entry['summary']} [{entry['arch']}, {entry['precision']}, {size:.1f} MiB]")
+        forms = entry["precision"] + (" + int8 CPU form" if entry.get("int8") else "")
+        click.echo(f"{name:14s} {entry['summary']} [{entry['arch']}, {forms}, {size:.1f} MiB]")

@@ -4,11 +4,13 @@ An ONNX model: ONNX Runtime (the reference), OpenVINO computing in FP32 and, on 
 native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16 (where OpenVINO is installed).
 A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorch under bf16
 autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices).
-A candidate is eligible only if its output on the run's first image is within `MIN_PSNR_DB`
-of the reference's. int8 is never picked here: it needs its own calibrated file
-(`export --int8`).
+A shipped model with an int8 form (calibrated on real images of its input domain, recorded in
+the file's metadata) adds that file on ONNX Runtime and OpenVINO. A candidate is eligible only
+if its output on the run's first image is within `MIN_PSNR_DB` of the reference's. int8 is
+never made here: it needs its own calibrated file (`export --int8`).
 
-The measurement (one warm-up, then `ROUNDS` alternating timed passes; a few seconds) runs
+The measurement (one warm-up, then `ROUNDS` alternating rounds, each timed pass right after an
+untimed one so that no runtime pays for the idle threads of the one before; a few seconds) runs
 once per model (file and direction) and machine (CPU, core count, runtime versions) for a
 folder of at least `MIN_IMAGES` images, and its result is cached in
 `$XDG_CACHE_HOME/cyclegan-tool/backends.json`; smaller runs reuse a cached result or take the
@@ -39,7 +41,7 @@ SAMPLE_SIDE = 256  # the sample is cropped to at most this square
 
 @dataclass(frozen=True)
 class Candidate:
-    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16", "pytorch-fp32", "pytorch-bf16", "onnx-openvino-bf16"
+    key: str  # "onnxruntime", "openvino-fp32", "openvino-bf16", "int8-openvino-bf16", "pytorch-fp32", ...
     make: Callable[[], Backend]
 
 
@@ -55,6 +57,23 @@ def onnx_candidates(path: Path, device: str) -> list[Candidate]:
         found.append(Candidate("openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
         if cpu_has_native_bf16():
             found.append(Candidate("openvino-bf16", lambda: OpenVINOBackend(path, device=device, compute="bf16")))
+    return found
+
+
+def int8_candidates(path: Path, device: str) -> list[Candidate]:
+    """The runtimes for a model's calibrated int8 form (a shipped model's, `zoo/models.json`):
+    ONNX Runtime and, where installed, OpenVINO (its float layers in bf16 on CPUs with native
+    bf16). Measured against the FP32 graph's reference like any candidate."""
+    from cyclegan_tool.devices import cpu_has_native_bf16
+    from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
+
+    found = [Candidate("int8-onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
+    if _openvino_version():
+        from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+        bf16 = cpu_has_native_bf16()
+        found.append(Candidate("int8-openvino" + ("-bf16" if bf16 else ""), lambda: OpenVINOBackend(
+            path, device=device, compute="bf16" if bf16 else "graph")))
     return found
 
 
@@ -207,6 +226,7 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_ke
     try:
         for _ in range(ROUNDS):
             for k, be in opened.items():
+                be.infer(x)  # untimed: the previous runtime's idle threads (ONNX Runtime spins) settle first
                 start = time.perf_counter()
                 be.infer(x)
                 times[k].append(time.perf_counter() - start)

@@ -4,10 +4,13 @@ It reads the same ONNX file and metadata as ONNX Runtime. It computes at the gra
 unless asked for bf16 (`compute="bf16"`, which `--backend auto` picks where it measured faster
 within its fidelity bar): OpenVINO's CPU plugin would otherwise choose bf16 by itself on CPUs
 that have it, so the precision is always set explicitly (`INFERENCE_PRECISION_HINT`).
+Compiled models are kept in the user cache (`$XDG_CACHE_HOME/cyclegan-tool/openvino`; OpenVINO
+keys each by the model file and the settings), so later runs skip compilation.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,18 @@ def onnx_metadata(path: Path) -> dict:
     except Exception as e:
         raise BackendError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0] if str(e) else e})") from None
     return require(read_metadata(model), path)
+
+
+def _compiled_cache() -> Path | None:
+    """OpenVINO's folder for compiled models in the user cache, or None where it cannot be made."""
+    from cyclegan_tool.fileio import user_cache_dir
+
+    folder = user_cache_dir() / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
 
 
 class OpenVINOBackend(Backend):
@@ -59,7 +74,10 @@ class OpenVINOBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = self.threads
         try:
             core = ov.Core()
-            self.compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
+            cache = _compiled_cache()
+            if cache:  # a model compiled before loads from its blob (~150 ms less per run for horse2zebra)
+                core.set_property({"CACHE_DIR": str(cache)})
+            self.compiled = core.compile_model(str(self.path), "CPU", config)
         except Exception as e:
             raise BackendError(f"{self.path}: OpenVINO cannot load it ({str(e).splitlines()[0]})") from None
         self.request = self.compiled.create_infer_request()

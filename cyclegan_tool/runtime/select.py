@@ -19,12 +19,15 @@ KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxrunt
 
 def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
                  direction: str | None = None, spec: GeneratorSpec | None = None,
-                 sample: Callable[[Backend], torch.Tensor | None] | None = None) -> tuple[Backend, str]:
+                 sample: Callable[[Backend], torch.Tensor | None] | None = None,
+                 int8_form: Path | None = None) -> tuple[Backend, str]:
     """A backend for `path` and one line saying what was chosen and why.
 
     An ONNX model on the CPU with `backend="auto"` runs on the runtime measured fastest here
     (runtime/autotune.py): `sample(reference_backend)` gives the input to measure on when no
-    measurement is cached (None: no measurement, ONNX Runtime unless one is cached)."""
+    measurement is cached (None: no measurement, ONNX Runtime unless one is cached).
+    `int8_form`: the model's calibrated int8 file (shipped models), a candidate there too
+    unless a precision is asked for."""
     path = Path(path)
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
     if kind is None:
@@ -46,7 +49,16 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if kind == "onnxruntime" and tune_on_cpu:
         from cyclegan_tool.runtime import autotune
 
-        be, how = autotune.choose(autotune.onnx_candidates(path, device), path, sample)
+        found = autotune.onnx_candidates(path, device)
+        variant = ""
+        if precision == "fp32":  # FP32 arithmetic asked for: the runtimes that compute the graph as it is
+            found, variant = [c for c in found if "bf16" not in c.key], "|fp32"
+        elif int8_form and precision == "auto":
+            found += autotune.int8_candidates(int8_form, device)
+            variant = f"|int8 {autotune.file_digest(int8_form)[:16]}"
+        be, how = autotune.choose(found, path, sample, variant=variant)
+        if int8_form and getattr(be, "path", None) == int8_form:
+            how += f"; the model's int8 form {int8_form.name} (`--precision fp32` for the FP32 graph)"
         return be, f"{path.name}: ONNX model on CPU -> {how}"
     if kind == "onnxruntime":
         from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend

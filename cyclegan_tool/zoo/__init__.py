@@ -1,7 +1,8 @@
 """Models shipped inside the package: `cyclegan-tool convert --model horse2zebra IN OUT`.
 
-`models.json` lists each model (file, direction, what it does, its model card); the ONNX
-files sit next to it and carry their own metadata like any exported model.
+`models.json` lists each model (file, direction, what it does, its model card, and where one
+was made, its int8 form for CPUs: `export --int8` calibrated on the training images); the
+ONNX files sit next to it and carry their own metadata like any exported model.
 """
 
 from __future__ import annotations
@@ -30,3 +31,10 @@ def model_file(name: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"model '{name}' is listed but {path.name} is missing from this install")
     return path
+
+
+def int8_file(name: str) -> Path | None:
+    """The calibrated int8 form of shipped model `name` (for CPUs), if it has one."""
+    entry = catalogue().get(name, {})
+    path = HERE / entry["int8"] if entry.get("int8") else None
+    return path if path and path.is_file() else None
