@@ -2,7 +2,8 @@
 
 The 50 first testA images go through a model (default: the shipped horse2zebra) once per
 path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: whatever this machine
-measured fastest within 35 dB), and OpenVINO in bf16 and FP32 where installed; each output
+measured fastest within 35 dB, the model's int8 form included), `--precision fp32`, and
+OpenVINO FP32 where installed; each output
 folder is scored against testB (docs/QUALITY.md protocol). The issue's bar: KID within 5% of
 the FP32 path's.
 
@@ -37,7 +38,8 @@ def main() -> None:
     src.mkdir()
     for f in sorted(test_a.glob("*.jpg"))[:50]:
         shutil.copy(f, src / f.name)
-    paths = [("ONNX Runtime FP32 (reference)", dict(backend="onnxruntime")), ("defaults (--backend auto)", {})]
+    paths = [("ONNX Runtime FP32 (reference)", dict(backend="onnxruntime")), ("defaults (--backend auto)", {}),
+             ("--precision fp32 (auto among FP32 runtimes)", dict(precision="fp32"))]
     if importlib.util.find_spec("openvino"):
         paths.append(("OpenVINO FP32", dict(backend="openvino")))
     rows = []
