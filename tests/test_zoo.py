@@ -52,3 +52,29 @@ def test_convert_with_model_flag_and_models_command(tmp_path):
 def test_unknown_model_suggests():
     with pytest.raises(ConfigError, match="did you mean 'horse2zebra'"):
         model_file("horse2zebr")
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if catalogue()[n].get("int8")])
+def test_shipped_int8_forms_are_calibrated_and_close_to_their_fp32_graph(name):
+    import onnx
+
+    from cyclegan_tool.export.parity import psnr
+    from cyclegan_tool.onnx_metadata import read_metadata
+    from cyclegan_tool.zoo import int8_file
+
+    path = int8_file(name)
+    assert path is not None, f"{name}: its int8 file is listed but missing"
+    meta = read_metadata(onnx.load(str(path), load_external_data=False))
+    assert meta["precision"] == "int8" and meta["direction"] == catalogue()[name]["direction"]
+    assert meta["calibration"]["images"] >= 8 and meta["calibration"]["psnr_db_vs_fp32"] >= 35
+    from conftest import smooth_image
+
+    from cyclegan_tool.conventions import array_to_tensor
+
+    x = array_to_tensor(smooth_image(np.random.default_rng(1), 64, 96, (0.5, 0.4, 0.3)), channels=3,
+                        value_range=(-1.0, 1.0))[None]
+    outs = []
+    for f in (model_file(name), path):
+        with make_backend(f, device="cpu", backend="onnxruntime")[0] as be:
+            outs.append(be.infer(x).numpy())
+    assert psnr(outs[1], outs[0]) >= 30
