@@ -5,7 +5,7 @@ unless asked for bf16 (`compute="bf16"`, which `--backend auto` picks where it m
 within its fidelity bar): OpenVINO's CPU plugin would otherwise choose bf16 by itself on CPUs
 that have it, so the precision is always set explicitly (`INFERENCE_PRECISION_HINT`).
 Compiled models are kept in the user cache (`$XDG_CACHE_HOME/cyclegan-tool/openvino`; OpenVINO
-keys each by the model file and the settings), so later runs skip compilation.
+keys each by the graph, its weights and the settings), so later runs skip compilation.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ class OpenVINOBackend(Backend):
             cache = _compiled_cache()
             if cache:  # a model compiled before loads from its blob (~150 ms less per run for horse2zebra)
                 core.set_property({"CACHE_DIR": str(cache)})
-            self.compiled = core.compile_model(str(self.path), "CPU", config)
+            # From the read model, not the path: OpenVINO then keys the blob by the graph and its
+            # weights, never by a path whose file may have been replaced.
+            self.compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
         except Exception as e:
             raise BackendError(f"{self.path}: OpenVINO cannot load it ({str(e).splitlines()[0]})") from None
         self.request = self.compiled.create_infer_request()
