@@ -110,7 +110,7 @@ def main() -> None:
     else:
         spec = GeneratorSpec()
         torch.save(init_weights(build_generator(spec)).state_dict(), weights)
-    arch = f"{spec.name.replace('_', ' ').replace('resnet ', 'ResNet-').replace('blocks', '')} ngf {spec.ngf}"
+    arch = f"{spec.name} ngf {spec.ngf}"
     from cyclegan_tool.export.onnx_export import export_onnx
 
     onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path

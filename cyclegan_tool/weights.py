@@ -18,7 +18,8 @@ from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.models.layout import infer_generator_spec, strip_prefix
 
 
-def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:
+def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor], dict]:
+    """(architecture, state_dict, our metadata) of an FP32 ONNX file we exported."""
     import onnx
 
     from cyclegan_tool.onnx_metadata import read_metadata
@@ -31,7 +32,7 @@ def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor]]:
     if meta.get("precision", "fp32") != "fp32" or "generator" not in meta:
         raise CheckpointError(f"{path}: only FP32 ONNX files exported by cyclegan-tool hold reusable weights")
     spec = GeneratorSpec.from_dict(meta["generator"])
-    return spec, _state_from_graph(model, spec, path)
+    return spec, _state_from_graph(model, spec, path), meta
 
 
 def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch.Tensor]:
@@ -72,17 +73,13 @@ def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch
 def load_onnx_generator(path: Path) -> checkpoints.LoadedGenerator:
     """The generator of an FP32 ONNX file we exported, rebuilt in PyTorch (to export it again,
     e.g. as an int8 graph calibrated on the user's images)."""
-    import onnx
-
     from cyclegan_tool.models import build_generator
     from cyclegan_tool.models.layout import load_into
-    from cyclegan_tool.onnx_metadata import read_metadata
 
-    spec, state = _onnx_weights(path)
+    spec, state, meta = _onnx_weights(path)
     net = build_generator(spec)
     load_into(net, state, str(path))
-    direction = read_metadata(onnx.load(str(path), load_external_data=False)).get("direction", "a2b")
-    return checkpoints.LoadedGenerator(net=net.eval(), spec=spec, direction=direction, source=path,
+    return checkpoints.LoadedGenerator(net=net.eval(), spec=spec, direction=meta.get("direction", "a2b"), source=path,
                                        source_sha256=sha256_file(path), origin="cyclegan-tool onnx")
 
 
@@ -94,7 +91,8 @@ def generator_weights(source: str, direction: str = "a2b") -> tuple[GeneratorSpe
 
         path = zoo.model_file(source)
     if path.suffix.lower() == ".onnx":
-        return _onnx_weights(path)
+        spec, state, _ = _onnx_weights(path)
+        return spec, state
     obj = checkpoints.read(path)
     if checkpoints.is_tool_checkpoint(obj):
         return checkpoints.generator_spec(obj, direction), obj["networks"][f"gen_{direction}"]

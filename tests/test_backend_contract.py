@@ -277,7 +277,6 @@ def test_int8_needs_calibration_images(tiny_generator, tmp_path):
     assert not (tmp_path / "q.onnx").exists()
 
 
-
 @needs_ov
 def test_openvino_keeps_compiled_models_in_the_user_cache_and_never_a_stale_one(tiny_onnx, tmp_path, monkeypatch):
     import shutil

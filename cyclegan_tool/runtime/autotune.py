@@ -45,35 +45,21 @@ class Candidate:
     make: Callable[[], Backend]
 
 
-def onnx_candidates(path: Path, device: str) -> list[Candidate]:
-    """The runtimes for an ONNX file on this CPU; the first is the reference."""
+def onnx_candidates(path: Path, device: str, tag: str = "") -> list[Candidate]:
+    """The runtimes for an ONNX file on this CPU, keys prefixed with `tag`; the first is the
+    reference. A shipped model's int8 form gets the same list tagged "int8-" (`zoo/models.json`),
+    measured against the FP32 graph's reference like any candidate."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
-    found = [Candidate("onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
+    found = [Candidate(f"{tag}onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
     if _openvino_version():
         from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
-        found.append(Candidate("openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
+        found.append(Candidate(f"{tag}openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
         if cpu_has_native_bf16():
-            found.append(Candidate("openvino-bf16", lambda: OpenVINOBackend(path, device=device, compute="bf16")))
-    return found
-
-
-def int8_candidates(path: Path, device: str) -> list[Candidate]:
-    """The runtimes for a model's calibrated int8 form (a shipped model's, `zoo/models.json`):
-    ONNX Runtime and, where installed, OpenVINO (its float layers in bf16 on CPUs with native
-    bf16). Measured against the FP32 graph's reference like any candidate."""
-    from cyclegan_tool.devices import cpu_has_native_bf16
-    from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
-
-    found = [Candidate("int8-onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
-    if _openvino_version():
-        from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
-
-        bf16 = cpu_has_native_bf16()
-        found.append(Candidate("int8-openvino" + ("-bf16" if bf16 else ""), lambda: OpenVINOBackend(
-            path, device=device, compute="bf16" if bf16 else "graph")))
+            found.append(Candidate(f"{tag}openvino-bf16",
+                                   lambda: OpenVINOBackend(path, device=device, compute="bf16")))
     return found
 
 

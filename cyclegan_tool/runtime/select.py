@@ -54,7 +54,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         if precision == "fp32":  # FP32 arithmetic asked for: the runtimes that compute the graph as it is
             found, variant = [c for c in found if "bf16" not in c.key], "|fp32"
         elif int8_form and precision == "auto":
-            found += autotune.int8_candidates(int8_form, device)
+            found += autotune.onnx_candidates(int8_form, device, tag="int8-")
             variant = f"|int8 {autotune.file_digest(int8_form)[:16]}"
         be, how = autotune.choose(found, path, sample, variant=variant)
         if int8_form and getattr(be, "path", None) == int8_form:
