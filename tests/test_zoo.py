@@ -54,6 +54,15 @@ def test_unknown_model_suggests():
         model_file("horse2zebr")
 
 
+def test_info_takes_a_shipped_name_as_convert_does():
+    res = CliRunner().invoke(cli, ["info", "horse2zebra"])
+    assert res.exit_code == 0, res.output
+    assert str(model_file("horse2zebra")) in res.output and "resnet_6blocks" in res.output
+    typo = CliRunner().invoke(cli, ["info", "horse2zebr"])
+    assert typo.exit_code == 1 and "did you mean 'horse2zebra'" in typo.output
+    assert len(typo.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", [n for n in MODELS if catalogue()[n].get("int8")])
 def test_shipped_int8_forms_are_calibrated_and_close_to_their_fp32_graph(name):
     import onnx

@@ -11,10 +11,11 @@ import click
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 def info(path: str, as_json: bool) -> None:
-    """Say what a checkpoint, reference .pth, ONNX model or engine is."""
+    """Say what a checkpoint, reference .pth, ONNX model, engine or shipped model is."""
+    from cyclegan_tool.api import resolve_model
     from cyclegan_tool.describe import describe_artifact
 
-    desc = describe_artifact(path)
+    desc = describe_artifact(str(resolve_model(path).path))
     if as_json:
         click.echo(json.dumps(desc, indent=2, default=str))
         return
