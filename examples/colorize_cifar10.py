@@ -24,8 +24,8 @@ import numpy as np
 import cyclegan_tool as ct
 from cyclegan_tool.conventions import luma
 
-from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, psnr, register_zoo, rgb_sample, scored,
-                           sample_folder, save_png, train, unpack, write_card, write_section)
+from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, chosen, grid, kid_trend, load, psnr, register_zoo,
+                           rgb_sample, sample_folder, save_png, scored, train, unpack, write_card, write_section)
 
 NAME = "colorize"
 
@@ -131,7 +131,7 @@ def ship(run_dir: Path, r: dict) -> None:
 - **Training:** `python examples/colorize_cifar10.py` = `--preset keras-colorize` (RMSprop 1e-4 /
   2e-4 with Keras' decay, MSE adversarial, MAE cycle x10, no identity loss, no pool, batch 32,
   discriminators first) with bf16 autocast, {r['steps']} steps ({r['cpu_hours']} h of wall clock on 2
-  shared AMD EPYC cores); checkpoint `{r['checkpoint']}`, chosen by test KID after each epoch.
+  shared AMD EPYC cores); checkpoint {chosen(r)}, chosen by test KID after each epoch.
 - **Scale:** runs at shorter side 32 (`models.json` "size"); larger inputs are scaled down and
   the output scaled back, so expect CIFAR-like detail.
 - **Results** (2,000 CIFAR-10 test images; docs/EXAMPLES.md has the figures):
@@ -187,13 +187,10 @@ def report(r: dict, figures: list[Path]) -> str:
     rel = [f.relative_to(DOCS).as_posix() for f in figures]
     epochs = "\n".join(f"| {e['epoch']} | {e['step']} | {e['kid_a2b']:.4f} | {e['kid_b2a']:.4f} |" for e in r["log"])
     better = r["kid_colorized"] < r["kid_gray_baseline"]
-    kids = [e["kid_a2b"] for e in r["log"]]
-    falling = ": the test KID was still falling at the last epoch" if len(kids) > 1 and kids[-1] < kids[-2] else ""
     verdict = (f"After {r['steps']:,} steps (the chapter trains on the order of 100,000), the colorized images are "
                + ("closer to real color images than the gray baseline by KID" if better else
                   "**not yet closer to real color images than the gray baseline** by KID, and further from the "
-                  "true colors by PSNR (plausible but wrong hues cost more than none)" + falling
-                  + "; train longer with `--epochs`") + ".")
+                  "true colors by PSNR (plausible but wrong hues cost more than none)") + "; " + kid_trend(r["log"]) + ".")
     return f"""
 ## Grayscale <-> color (CIFAR-10), `--preset keras-colorize`
 
@@ -201,7 +198,7 @@ def report(r: dict, figures: list[Path]) -> str:
 (20,000 training images: domain A their luma, 1 channel; domain B the color originals, drawn
 unpaired), trains the chapter's U-Net/PatchGAN (3x3 kernels) with its RMSprop recipe at batch
 32 on the CPU ({r['cpu_hours']} h of wall clock on 2 shared cores), keeps the checkpoint with
-the best test KID (`{r['checkpoint']}`), and scores the {r['test_images']} test images.
+the best test KID ({chosen(r)}), and scores the {r['test_images']} test images.
 
 | | PSNR vs true colors (dB) | colorfulness (true: {r['colorfulness_true']:.1f}) | KID vs real color images |
 |---|---|---|---|

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 import cyclegan_tool as ct
 
-from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, grid, load, register_zoo, rgb_sample, scored,
-                           sample_folder, save_png, train, unpack, write_card, write_section)
+from example_utils import (DOCS, REPO, SHARED_DATA, best_checkpoint, chosen, grid, kid_trend, load, register_zoo,
+                           rgb_sample, sample_folder, save_png, scored, train, unpack, write_card, write_section)
 from street_digits import make_split
 
 NAME = "digits"
@@ -184,7 +184,7 @@ def ship(run_dir: Path, r: dict) -> None:
 - **Training:** `python examples/digits_mnist_svhn.py` = `--preset keras-digits` (RMSprop 1e-4 /
   2e-4 with Keras' decay, MSE adversarial, MAE cycle x10, no identity loss, no pool, batch 32)
   with bf16 autocast, {r['steps']} steps ({r['cpu_hours']} h of wall clock on 2 shared AMD EPYC cores);
-  checkpoint `{r['checkpoint']}`.
+  checkpoint {chosen(r)}.
 - **Results** (2,000 + 2,000 test images; label kept = a small CNN trained on the target
   domain reads the source digit's label; docs/EXAMPLES.md has the figures):
 
@@ -238,7 +238,7 @@ edges, rotation, blur, noise, JPEG loss) with their labels. It imitates SVHN's l
 `python examples/digits_mnist_svhn.py` builds 20,000 MNIST digits (zero-padded to 32x32, 1
 channel) and 20,000 synthetic street digits, trains the chapter's U-Net/PatchGAN with 5x5
 kernels and its RMSprop recipe at batch 32 on the CPU ({r['cpu_hours']} h of wall clock on 2
-shared cores), keeps the checkpoint with the best test KID (`{r['checkpoint']}`) and scores
+shared cores), keeps the checkpoint with the best test KID ({chosen(r)}) and scores
 the 2,000 + 2,000 test images. Label keeping is judged by two small CNNs, each trained on one
 domain's training images.
 
@@ -251,7 +251,7 @@ domain's training images.
 
 KID: {r['kid_images']} translated test images against {r['kid_images']} of the target domain's test
 images (evenly spread samples). Test KID after each epoch (500 test images; it chose the
-checkpoint):
+checkpoint): {kid_trend(r['log'])}.
 
 | epoch | step | KID MNIST -> street | KID street -> MNIST |
 |---|---|---|---|

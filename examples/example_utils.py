@@ -78,10 +78,40 @@ def best_checkpoint(run_dir: Path) -> Path:
     return run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "latest.pt"
 
 
+STOPPED_GAP_S = 1800  # records come every few minutes at most; a longer silence is a stopped run
+
+
 def training_hours(run_dir: Path) -> float:
-    """Wall-clock hours of the run's logged training (from log.jsonl's first to last record)."""
-    times = [r["time"] for r in run_log(run_dir) if "time" in r]
-    return (max(times) - min(times)) / 3600 if len(times) > 1 else 0.0
+    """Wall-clock hours of the run's logged training: the time between consecutive log.jsonl
+    records, leaving out the gaps while the run was stopped (a resumed run's pause)."""
+    times = sorted(r["time"] for r in run_log(run_dir) if "time" in r)
+    return sum(b - a for a, b in zip(times, times[1:]) if b - a < STOPPED_GAP_S) / 3600
+
+
+def best_epoch(log: list[dict], key: str = "kid_a2b") -> dict:
+    """The per-epoch test record with the lowest KID (the one `best.pt` holds)."""
+    return min(log, key=lambda e: e[key])
+
+
+def chosen(r: dict) -> str:
+    """Which checkpoint the example kept, for the docs."""
+    if not r["log"]:
+        return f"`{r['checkpoint']}`"
+    best = best_epoch(r["log"])
+    return f"`{r['checkpoint']}`: epoch {best['epoch']}, step {best['step']:,}"
+
+
+def kid_trend(log: list[dict], key: str = "kid_a2b") -> str:
+    """How the per-epoch test KID went, in words, for the docs."""
+    kids = [e[key] for e in log]
+    if len(kids) < 2:
+        return "one epoch was scored"
+    best = log.index(best_epoch(log, key))
+    if best == len(kids) - 1:
+        return "the test KID was still falling at the last epoch; train longer with `--epochs`"
+    later = len(kids) - 1 - best
+    return (f"the test KID was lowest after epoch {log[best]['epoch']} of {log[-1]['epoch']} and the {later} "
+            f"later epoch{'s' if later > 1 else ''} did not improve on it, so that epoch's checkpoint is kept")
 
 
 def run_log(run_dir: Path) -> list[dict]:
