@@ -130,7 +130,7 @@ def ship(run_dir: Path, r: dict) -> None:
   2,000 of each class): their luma as domain A, the color originals as domain B, drawn unpaired.
 - **Training:** `python examples/colorize_cifar10.py` = `--preset keras-colorize` (RMSprop 1e-4 /
   2e-4 with Keras' decay, MSE adversarial, MAE cycle x10, no identity loss, no pool, batch 32,
-  discriminators first) with bf16 autocast, {r['steps']} steps ({r['cpu_hours']} h of wall clock on 2
+  discriminators first) with bf16 autocast, {r['steps']:,} steps ({r['cpu_hours']} h of wall clock on 2
   shared AMD EPYC cores); checkpoint {chosen(r)}, chosen by test KID after each epoch.
 - **Scale:** runs at shorter side 32 (`models.json` "size"); larger inputs are scaled down and
   the output scaled back, so expect CIFAR-like detail.

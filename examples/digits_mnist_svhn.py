@@ -183,7 +183,7 @@ def ship(run_dir: Path, r: dict) -> None:
   rotation, blur, noise, JPEG loss. Real house-number photos differ from it.
 - **Training:** `python examples/digits_mnist_svhn.py` = `--preset keras-digits` (RMSprop 1e-4 /
   2e-4 with Keras' decay, MSE adversarial, MAE cycle x10, no identity loss, no pool, batch 32)
-  with bf16 autocast, {r['steps']} steps ({r['cpu_hours']} h of wall clock on 2 shared AMD EPYC cores);
+  with bf16 autocast, {r['steps']:,} steps ({r['cpu_hours']} h of wall clock on 2 shared AMD EPYC cores);
   checkpoint {chosen(r)}.
 - **Results** (2,000 + 2,000 test images; label kept = a small CNN trained on the target
   domain reads the source digit's label; docs/EXAMPLES.md has the figures):
@@ -220,7 +220,7 @@ def label_reading(r: dict) -> str:
             f"{pct['mnist_classifier_on_raw_street']} of the raw street digits (chance is 10%) and "
             f"{pct['mnist_classifier_on_translated_street']} of their MNIST-style translations. The KID columns "
             "say how far each side is from the target domain; after "
-            f"{r['steps']} steps (the chapter trains on the order of 100,000), {kid}")
+            f"{r['steps']:,} steps (the chapter trains on the order of 100,000), {kid}")
 
 
 def report(r: dict, figures: list[Path]) -> str:
