@@ -152,6 +152,8 @@ def describe(path: str | os.PathLike) -> dict:
             "generator": obj["arch"]["generator"],
             "discriminator": obj["arch"]["discriminator"],
             "conventions": obj.get("conventions"),
+            **({"averaged_from": ", ".join(f"{a['file']} (epoch {a['epoch']})" for a in obj["averaged_from"])}
+               if obj.get("averaged_from") else {}),
             "config": obj.get("config"),
         }
     state = strip_prefix(obj)
@@ -167,3 +169,25 @@ def describe(path: str | os.PathLike) -> dict:
     params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
     return {"file": str(path), "kind": f"plain state_dict ({role}, reference layout)",
             role: arch, "parameters": params}
+
+
+def average_generators(paths: list[Path]) -> dict:
+    """A checkpoint whose two generators are the mean of those in `paths` (one architecture):
+    the discriminators and the rest come from the first, the sources are listed in
+    `averaged_from`, and the optimiser state is left out (it is for inference and export,
+    or `--init-from`, not `--resume`)."""
+    objs = [check_complete(read(p), p) for p in paths]
+    base = objs[0]
+    for p, obj in zip(paths[1:], objs[1:]):
+        if obj["arch"] != base["arch"]:
+            raise CheckpointError(f"{p}: a different architecture from {paths[0]}; only one lineage can be averaged")
+    out = {k: v for k, v in base.items() if k not in ("optimizers", "schedulers", "scalers", "pools")}
+    out["networks"] = dict(base["networks"])
+    for net in ("gen_a2b", "gen_b2a"):
+        out["networks"][net] = {
+            key: (sum(o["networks"][net][key].double() for o in objs).div(len(objs)).to(value.dtype)
+                  if value.is_floating_point() else value)
+            for key, value in base["networks"][net].items()}
+    out["averaged_from"] = [{"file": Path(p).name, "epoch": o.get("epoch"), "step": o.get("step")}
+                            for p, o in zip(paths, objs)]
+    return out

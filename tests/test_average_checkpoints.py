@@ -44,6 +44,7 @@ def test_average_is_the_mean_of_the_generators_and_loads(epochs, tmp_path):
                 torch.testing.assert_close(value, want)
     assert objs[0]["networks"]["gen_a2b"]["model.1.weight"].ne(objs[1]["networks"]["gen_a2b"]["model.1.weight"]).any()
     assert [s["file"] for s in soup["averaged_from"]] == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert "epoch_0001.pt (epoch 1), epoch_0002.pt (epoch 2)" in checkpoints.describe(out)["averaged_from"]
     loaded = checkpoints.load_generator(out, direction="b2a")
     torch.testing.assert_close(loaded.net.state_dict()["model.1.weight"], soup["networks"]["gen_b2a"]["model.1.weight"])
 

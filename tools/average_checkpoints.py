@@ -19,29 +19,7 @@ import argparse
 from pathlib import Path
 
 from cyclegan_tool import checkpoints
-
-GENERATORS = ("gen_a2b", "gen_b2a")
-
-
-def average(paths: list[Path]) -> dict:
-    objs = [checkpoints.check_complete(checkpoints.read(p), p) for p in paths]
-    base = objs[0]
-    for p, obj in zip(paths[1:], objs[1:]):
-        if obj["arch"] != base["arch"]:
-            raise SystemExit(f"{p}: a different architecture from {paths[0]}; only one lineage can be averaged")
-    out = {k: v for k, v in base.items() if k not in ("optimizers", "schedulers", "scalers", "pools")}
-    out["networks"] = dict(base["networks"])
-    for net in GENERATORS:
-        avg = {}
-        for key, value in base["networks"][net].items():
-            if value.is_floating_point():
-                avg[key] = sum(o["networks"][net][key].double() for o in objs).div(len(objs)).to(value.dtype)
-            else:
-                avg[key] = value
-        out["networks"][net] = avg
-    out["averaged_from"] = [{"file": p.name, "epoch": o.get("epoch"), "step": o.get("step")}
-                            for p, o in zip(paths, objs)]
-    return out
+from cyclegan_tool.errors import CycleGANError
 
 
 def main() -> None:
@@ -53,7 +31,11 @@ def main() -> None:
         raise SystemExit("give at least two checkpoints to average")
     if args.out.resolve() in {p.resolve() for p in args.checkpoints}:
         raise SystemExit(f"{args.out}: is one of the inputs; write the average elsewhere")
-    checkpoints.save(args.out, average(args.checkpoints))
+    try:
+        soup = checkpoints.average_generators(args.checkpoints)
+    except CycleGANError as e:
+        raise SystemExit(str(e)) from None
+    checkpoints.save(args.out, soup)
     print(f"wrote {args.out}: generators averaged over {len(args.checkpoints)} checkpoints")
 
 
