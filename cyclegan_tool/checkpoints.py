@@ -183,11 +183,11 @@ def average_generators(paths: list[Path]) -> dict:
             raise CheckpointError(f"{p}: a different architecture from {paths[0]}; only one lineage can be averaged")
     out = {k: v for k, v in base.items() if k not in ("optimizers", "schedulers", "scalers", "pools")}
     out["networks"] = dict(base["networks"])
-    for net in ("gen_a2b", "gen_b2a"):
+    for net in (f"gen_{direction}" for direction in DIRECTIONS):
         out["networks"][net] = {
             key: (sum(o["networks"][net][key].double() for o in objs).div(len(objs)).to(value.dtype)
                   if value.is_floating_point() else value)
             for key, value in base["networks"][net].items()}
-    out["averaged_from"] = [{"file": Path(p).name, "epoch": o.get("epoch"), "step": o.get("step")}
+    out["averaged_from"] = [{"file": p.name, "epoch": o.get("epoch"), "step": o.get("step")}
                             for p, o in zip(paths, objs)]
     return out

@@ -103,13 +103,12 @@ def chosen(r: dict) -> str:
 
 def kid_trend(log: list[dict], key: str = "kid_a2b") -> str:
     """How the per-epoch test KID went, in words, for the docs."""
-    kids = [e[key] for e in log]
-    if len(kids) < 2:
+    if len(log) < 2:
         return "one epoch was scored"
     best = log.index(best_epoch(log, key))
-    if best == len(kids) - 1:
+    later = len(log) - 1 - best
+    if not later:
         return "the test KID was still falling at the last epoch; train longer with `--epochs`"
-    later = len(kids) - 1 - best
     return (f"the test KID was lowest after epoch {log[best]['epoch']} of {log[-1]['epoch']} and the {later} "
             f"later epoch{'s' if later > 1 else ''} did not improve on it, so that epoch's checkpoint is kept")
 
