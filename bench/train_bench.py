@@ -4,7 +4,9 @@ Times `CycleGAN.train_step` on random images already on the device (data loading
 not included), median of --repeat iterations after --warmup. Variants run in one
 process, alternating iteration by iteration, so their ratios compare. With --loss-steps,
 FP32 eager and `--amp auto` also train side by side on real horse2zebra crops to show
-whether the faster setting changes the losses.
+whether the faster setting changes the losses. "Stacked calls": each network runs once on
+two stacked batches where the reference calls it twice (`CycleGAN.stack_calls`, the same
+numbers for per-image norms); the reference-style rows call separately, as the reference does.
 
     python bench/train_bench.py                      # CPU: reference config and a small one
     python bench/train_bench.py --device cuda        # GPU: fp32 eager vs. the speed switches
@@ -28,15 +30,17 @@ from cyclegan_tool.train.cyclegan import CycleGAN  # noqa: E402
 CPU_VARIANTS = [  # (label, options); the first of each crop is the reference: eager FP32, torch's default Adam
     ("crop 64: reference-style, resnet_9blocks ngf64, batch 1, fp32 eager", dict(amp="none", crop_size=64,
                                                                                reference_adam=True)),
-    ("crop 64: defaults (--amp auto, fused Adam)", dict(amp="auto", crop_size=64)),
-    ("crop 64: fp32, fused Adam", dict(amp="none", crop_size=64)),
-    ("crop 64: channels-last, fp32", dict(amp="none", crop_size=64, channels_last=True)),
+    ("crop 64: defaults (--amp auto, fused Adam, stacked calls)", dict(amp="auto", crop_size=64)),
+    ("crop 64: --amp auto, fused Adam, separate calls", dict(amp="auto", crop_size=64, stack_calls=False)),
+    ("crop 64: fp32, fused Adam, stacked calls", dict(amp="none", crop_size=64)),
+    ("crop 64: channels-last, fp32, stacked calls", dict(amp="none", crop_size=64, channels_last=True)),
     ("crop 256: reference-style, resnet_9blocks ngf64, batch 1, fp32 eager", dict(amp="none", reference_adam=True)),
-    ("crop 256: defaults (--amp auto, fused Adam)", dict(amp="auto")),
-    ("crop 256: fp32, fused Adam", dict(amp="none")),
+    ("crop 256: defaults (--amp auto, fused Adam, stacked calls)", dict(amp="auto")),
+    ("crop 256: --amp auto, fused Adam, separate calls", dict(amp="auto", stack_calls=False)),
+    ("crop 256: fp32, fused Adam, stacked calls", dict(amp="none")),
 ]
 CUDA_VARIANTS = [
-    ("reference-style: fp32 eager, batch 1", dict()),
+    ("reference-style: fp32 eager, batch 1", dict(reference_adam=True)),
     ("bf16 + channels-last, batch 1", dict(amp="bf16", channels_last=True)),
     ("bf16 + channels-last + compile, batch 1", dict(amp="bf16", channels_last=True, compile=True)),
     ("bf16 + channels-last + compile, batch 4", dict(amp="bf16", channels_last=True, compile=True, batch_size=4)),
@@ -46,9 +50,11 @@ CUDA_VARIANTS = [
 def build(device: torch.device, opts: dict, seed: int = 0) -> tuple[CycleGAN, TrainConfig]:
     opts = dict(opts)
     reference = opts.pop("reference_adam", False)
+    stack = opts.pop("stack_calls", not reference)
     cfg = TrainConfig(**{"device": str(device), **opts})
     torch.manual_seed(seed)  # every variant starts from the same weights
     model = CycleGAN(cfg, device)
+    model.stack_calls = model.stack_calls and stack  # the reference calls each network once per image batch
     model.wrap(ddp=False, compile=cfg.compile)
     if reference:  # the reference implementation's optimizer: torch's default Adam, not fused
         nets = model.nets
@@ -162,7 +168,7 @@ def main() -> None:
     if losses:
         terms = list(losses["means_last_half"]["fp32"])
         lines += ["", f"Losses: resnet_9blocks ngf64, crop {losses['crop']}, FP32 eager (torch's default Adam) and "
-                  f"the defaults (`--amp {losses['amp']}`, fused Adam) "
+                  f"the defaults (`--amp {losses['amp']}`, fused Adam, stacked calls) "
                   f"trained side by side from the same weights on the same {losses['steps']} batches of real "
                   "horse2zebra crops; mean of each term over the last half:", "",
                   "| run | " + " | ".join(terms) + " |", "|---|" + "---:|" * len(terms)]

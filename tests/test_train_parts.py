@@ -186,3 +186,42 @@ def test_amp_auto_is_bf16_only_on_cpus_with_native_bf16(monkeypatch, dataroot, t
         assert model.amp == want and model.amp_dtype == (torch.bfloat16 if native else None)
     assert devices.resolve_amp("none", cpu) == "none" and devices.resolve_amp("fp16", cpu) == "fp16"
     assert TrainConfig().amp == "auto"
+
+
+@pytest.fixture
+def float64():
+    torch.set_default_dtype(torch.float64)  # exact comparisons: float32 rounding is not the question
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(lambda_identity=0.0), dict(d_first=True, gan_mode="wgangp")])
+def test_stacked_calls_take_the_same_step_as_separate_calls(dataroot, tmp_path, float64, opts):
+    """Two images through one call (per-image norms) give the losses and gradients of two calls."""
+    from conftest import tiny_config
+
+    from cyclegan_tool.train.cyclegan import NETWORKS, CycleGAN
+
+    runs = []
+    for stacked in (True, False):
+        model = CycleGAN(tiny_config(dataroot, tmp_path, amp="none", **opts), torch.device("cpu"))
+        assert model.stack_calls
+        model.stack_calls = stacked
+        gen = torch.Generator().manual_seed(3)
+        real_a, real_b = (torch.rand(1, 3, 32, 32, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(2))
+        runs.append((model.train_step(real_a, real_b), model))
+    (losses, stacked), (want, separate) = runs
+    assert losses.keys() == want.keys()
+    for k in want:
+        assert torch.allclose(losses[k], want[k], rtol=1e-12, atol=1e-12), k
+    for name in NETWORKS:
+        got, ref = (torch.cat([p.grad.flatten() for p in m.nets[name].parameters()]) for m in (stacked, separate))
+        assert (got - ref).norm() <= 1e-10 * ref.norm(), name
+
+
+def test_batch_norm_keeps_separate_calls(dataroot, tmp_path):
+    from conftest import tiny_config
+
+    from cyclegan_tool.train.cyclegan import CycleGAN
+
+    assert not CycleGAN(tiny_config(dataroot, tmp_path, norm="batch"), torch.device("cpu")).stack_calls

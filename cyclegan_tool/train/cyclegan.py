@@ -77,6 +77,10 @@ class CycleGAN:
         scale = self.amp == "fp16"
         self.scaler_gen = torch.amp.GradScaler(device.type, enabled=scale)
         self.scaler_disc = torch.amp.GradScaler(device.type, enabled=scale)
+        # Every norm but batch norm treats each image on its own, so one call on two stacked
+        # batches gives the same numbers as two calls, with larger (faster) kernels and one
+        # weight cast and gradient per network instead of two.
+        self.stack_calls = cfg.norm != "batch"
         self.run_nets = dict(self.nets)  # what the step calls: maybe DDP-wrapped and compiled
         self.local_nets = dict(self.nets)  # maybe compiled, never DDP (discriminators in the G step)
 
@@ -92,6 +96,13 @@ class CycleGAN:
                 run = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
             self.run_nets[name] = torch.compile(run) if compile else run
             self.local_nets[name] = torch.compile(net) if compile else net
+
+    def _twice(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(net(x), net(y))`, in one call on `cat([x, y])` where `stack_calls` allows it."""
+        if not self.stack_calls:
+            return net(x), net(y)
+        out = net(torch.cat([x, y]))
+        return out[:len(x)], out[len(x):]
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -110,10 +121,14 @@ class CycleGAN:
         cfg, run = self.cfg, self.run_nets
         gen_a2b, gen_b2a = run["gen_a2b"], run["gen_b2a"]
         disc_a, disc_b = self.local_nets["disc_a"], self.local_nets["disc_b"]  # no DDP sync in the G step
+        identity = cfg.lambda_identity > 0
         with self._autocast():
-            fake_b = gen_a2b(real_a)  # G_A(A)
+            if identity:  # G_A(A) with G_A(B), G_B(B) with G_B(A)
+                fake_b, idt_b = self._twice(gen_a2b, real_a, real_b)
+                fake_a, idt_a = self._twice(gen_b2a, real_b, real_a)
+            else:
+                fake_b, fake_a = gen_a2b(real_a), gen_b2a(real_b)
             rec_a = gen_b2a(fake_b)  # G_B(G_A(A))
-            fake_a = gen_b2a(real_b)  # G_B(B)
             rec_b = gen_a2b(fake_a)  # G_A(G_B(B))
         losses: dict[str, torch.Tensor] = {}  # the generator terms; the discriminators' are added after
         disc_losses = self._disc_step(real_a, real_b, fake_a, fake_b) if cfg.d_first else {}
@@ -122,10 +137,8 @@ class CycleGAN:
         _set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], False)
         self.opt_gen.zero_grad(set_to_none=True)
         with self._autocast():
-            if cfg.lambda_identity > 0:
+            if identity:
                 # ||G_A(B) - B||_1 and ||G_B(A) - A||_1, weighted lambda * lambda_identity.
-                idt_b = gen_a2b(real_b)
-                idt_a = gen_b2a(real_a)
                 losses["idt_b"] = F.l1_loss(idt_b.float(), real_b) * cfg.lambda_b * cfg.lambda_identity
                 losses["idt_a"] = F.l1_loss(idt_a.float(), real_a) * cfg.lambda_a * cfg.lambda_identity
             losses["gan_a2b"] = self.gan_loss(disc_b(fake_b), True)  # L_GAN(G_A, D_A)
@@ -164,7 +177,8 @@ class CycleGAN:
 
     def _disc_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(L(D(real), 1) + L(D(fake), 0)) / 2, plus the gradient penalty for wgangp."""
-        loss = (self.gan_loss(disc(real), True) + self.gan_loss(disc(fake), False)) * 0.5
+        pred_real, pred_fake = self._twice(disc, real, fake)
+        loss = (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False)) * 0.5
         if self.cfg.gan_mode == "wgangp":
             loss = loss + gradient_penalty(disc, real, fake)
         return loss
