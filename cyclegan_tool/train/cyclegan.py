@@ -98,8 +98,9 @@ class CycleGAN:
             self.local_nets[name] = torch.compile(net) if compile else net
 
     def _twice(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(net(x), net(y))`, in one call on `cat([x, y])` where `stack_calls` allows it."""
-        if not self.stack_calls:
+        """`(net(x), net(y))`, in one call on `cat([x, y])` where `stack_calls` allows it and the
+        images are the same size (`--preprocess none` keeps each image's own)."""
+        if not self.stack_calls or x.shape[1:] != y.shape[1:]:
             return net(x), net(y)
         out = net(torch.cat([x, y]))
         return out[:len(x)], out[len(x):]
