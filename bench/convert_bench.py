@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=0, help="0: the tool's default for the device")
     ap.add_argument("--replicate", type=int, default=1, help="copy each image this many times (GPU runs)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated words: run only the variants whose label contains one (the reference "
+                         "loop always runs)")
     ap.add_argument("--weights", choices=["random", "horse2zebra"], default="random",
                     help="ResNet-9 ngf 64 with random weights (speed), or the shipped horse2zebra generator's "
                          "weights (speed and a meaningful PSNR of each variant against FP32)")
@@ -116,7 +119,7 @@ def main() -> None:
     onnx_path = export_onnx(checkpoints.load_generator(weights), work / "g.onnx", check=False).path
     t0 = time.perf_counter()
     int8_path = export_onnx(checkpoints.load_generator(weights), work / "g_int8.onnx", int8_calibration=src,
-                            calib_count=len(files), int8_min_psnr=0).path
+                            calib_count=min(len(files), 64), int8_min_psnr=0).path
     int8_export_s = time.perf_counter() - t0
     from cyclegan_tool.onnx_metadata import read_metadata
 
@@ -157,11 +160,25 @@ def main() -> None:
             (f"convert --onnx int8 --backend openvino, batch {batch}, PNG",
              lambda o: tool_convert(src, int8_path, o, args.device, "openvino", batch_size=args.batch, format="png")),
         ]
+
+    def first_run(o):  # a fresh cache: the run measures the runtimes (and may make an int8 form) itself
+        os.environ["XDG_CACHE_HOME"] = str(o) + "_cache"
+        try:
+            tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")
+        finally:
+            os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+
+    variants.insert(2, (f"convert --checkpoint, defaults (auto), first run on this machine, batch {batch}, PNG",
+                        first_run))
     if args.weights == "horse2zebra":
         said = tool_convert(src, "horse2zebra", work / "warm_model", args.device, format="png")
         form = "its int8 form" if "int8 form" in said else "its FP32 graph"
         variants.append((f"convert --model horse2zebra, defaults ({form}), PNG",
                          lambda o: tool_convert(src, "horse2zebra", o, args.device, format="png")))
+    if args.only:
+        words = args.only.split(",")
+        variants = [v for i, v in enumerate(variants) if i == 0 or any(w in v[0] for w in words)]
+    fp32_onnx = next((i for i, (label, _) in enumerate(variants) if "--backend onnxruntime (FP32)" in label), 0)
     times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
     for r in range(args.repeat):  # alternate the variants, so load from other processes hits all alike
         for i, (label, fn) in enumerate(variants):
@@ -176,23 +193,24 @@ def main() -> None:
     for i, (label, _) in enumerate(variants):
         med = statistics.median(times[i])
         rows.append({"variant": label, "seconds": times[i], "median_s": med, "images_per_s": len(files) / med,
-                     "psnr_vs_fp32_onnx": psnr_folders(work / f"out_{i}_0", work / "out_2_0")})
+                     "psnr_vs_fp32_onnx": psnr_folders(work / f"out_{i}_0", work / f"out_{fp32_onnx}_0")})
     shutil.rmtree(work)
     base = rows[0]["images_per_s"]
-    title = "" if args.weights == "random" else ", shipped horse2zebra weights"
+    title = ("" if args.weights == "random" else ", shipped horse2zebra weights") + (
+        f", {len(files)} images" if args.replicate > 1 else "")
     lines = [f"## Folder conversion ({args.device}{title})", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
-             f"{len(files)} horse2zebra testA JPEGs (256x256), {arch} generator; wall time of the whole "
+             f"{len(files)} horse2zebra testA JPEGs (256x256{', each copied ' + str(args.replicate) + ' times' if args.replicate > 1 else ''}), {arch} generator; wall time of the whole "
              f"run including model load, decode and encode; median of {args.repeat} runs.", "",
              f"Weights: {args.weights}. The int8 graph is calibrated on these images "
              f"({int8_psnr:.1f} dB from FP32 on them; making it, calibration and fidelity check included, took "
-             f"{int8_export_s:.1f} s); PSNR compares each variant's PNGs with the FP32 ONNX "
-             "variant's (the reference loop truncates where the tool rounds).", "",
+             f"{int8_export_s:.1f} s); PSNR compares each variant's PNGs with those of "
+             f"'{variants[fp32_onnx][0]}' (the reference loop truncates where the tool rounds).", "",
              "| variant | images/s | vs. reference loop | time vs. reference | PSNR vs FP32 (dB) |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "
               f"{base / r['images_per_s']:.2f} | {r['psnr_vs_fp32_onnx']:.1f} |".replace('nan', '-') for r in rows]
-    suffix = "" if args.weights == "random" else f"_{args.weights}"  # one section per weights
+    suffix = ("" if args.weights == "random" else f"_{args.weights}") + (f"_{len(files)}" if args.replicate > 1 else "")
     write_results(f"convert_{torch.device(args.device).type}{suffix}",
                   {"machine": machine(), "command": command_line(), "images": len(files), "rows": rows,
                    "int8_export_s": int8_export_s},

@@ -35,16 +35,21 @@ QUANTIZED_OPS = ["Conv"]  # ConvTranspose stays float (see above)
 PERCENTILE = 99.99  # activation ranges clip the rarest 0.01 %: 32 dB vs 25 dB for min-max (horse2zebra)
 
 
-def calibration_inputs(folder: str | os.PathLike, spec, *, count: int = 64, size: int = 256) -> tuple[list, dict]:
-    """`count` images of `folder` (evenly spread over the sorted files) as model inputs
-    `float32 [1, C, S, S]`: shorter side scaled to `size`, centre-cropped, in the model's value
-    range; and the record that goes into the metadata."""
+def calibration_inputs(source: str | os.PathLike | list[Path], spec, *, count: int = 64,
+                       size: int = 256) -> tuple[list, dict]:
+    """`count` images of `source`, a folder or a list of files (evenly spread over the sorted
+    files), as model inputs `float32 [1, C, S, S]`: shorter side scaled to `size`,
+    centre-cropped, in the model's value range; and the record that goes into the metadata."""
     from cyclegan_tool.metrics.folders import image_files
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"--int8 {folder}: calibration needs a folder of images of the model's input domain")
-    files = image_files(folder, limit=count, spread=True)
+    if isinstance(source, list):
+        files = [source[i * len(source) // count] for i in range(count)] if count < len(source) else list(source)
+        folder = Path(os.path.commonpath([str(Path(f).parent) for f in files])) if files else Path(".")
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise ConfigError(f"--int8 {folder}: calibration needs a folder of images of the model's input domain")
+        files = image_files(folder, limit=count, spread=True)
     m = pad_multiple(spec)
     side = max(m, size // m * m)
     inputs, digest = [], hashlib.sha256()
@@ -60,7 +65,7 @@ def calibration_inputs(folder: str | os.PathLike, spec, *, count: int = 64, size
                           antialias=True, align_corners=False).clamp_(*value_range(spec))
         top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
         inputs.append(x[..., top:top + side, left:left + side].contiguous().numpy())
-        digest.update(f"{path.name}\n".encode())
+        digest.update(f"{Path(path).name}\n".encode())
     if len(inputs) < MIN_IMAGES:
         raise ConfigError(f"--int8 {folder}: {len(inputs)} readable image(s); calibration needs at least {MIN_IMAGES}")
     record = {"folder": folder.name, "images": len(inputs), "size": side, "files_sha256": digest.hexdigest(),

@@ -5,9 +5,11 @@ native bf16 (AVX512-BF16 or AMX), OpenVINO computing in bf16 (where OpenVINO is 
 A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorch under bf16
 autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices).
 A shipped model with an int8 form (calibrated on real images of its input domain, recorded in
-the file's metadata) adds that file on ONNX Runtime and OpenVINO. A candidate is eligible only
-if its output on the run's first image is within `MIN_PSNR_DB` of the reference's. int8 is
-never made here: it needs its own calibrated file (`export --int8`).
+the file's metadata) adds that file on ONNX Runtime and OpenVINO. So does a checkpoint's int8
+form: made once, for a run of at least `INT8_MIN_IMAGES` images (one that pays for the
+calibration), from a few of the run's own images, recorded in its metadata, kept in the cache,
+and named in the reason line whenever it runs. A candidate is eligible only if its output on
+the run's first image (not a calibration image) is within `MIN_PSNR_DB` of the reference's.
 
 The measurement (one warm-up, then `ROUNDS` alternating rounds, each timed pass right after an
 untimed one so that no runtime pays for the idle threads of the one before; a few seconds) runs
@@ -37,6 +39,10 @@ MIN_PSNR_DB = 35.0  # a runtime setting whose output is further than this from t
 MIN_IMAGES = 8  # a folder this large pays for the measurement
 ROUNDS = 3
 SAMPLE_SIDE = 256  # the sample is cropped to at most this square
+# Calibrating a checkpoint's int8 form takes ~0.8-2.6 s per calibration image on 2 cores and
+# saves 20-95 ms per converted image (docs/BENCHMARKS.md): runs this large pay for it.
+INT8_MIN_IMAGES = 400
+INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
 
 
 @dataclass(frozen=True)
@@ -45,27 +51,32 @@ class Candidate:
     make: Callable[[], Backend]
 
 
-def onnx_candidates(path: Path, device: str, tag: str = "") -> list[Candidate]:
+def onnx_candidates(path: Path | Callable[[], Path], device: str, tag: str = "") -> list[Candidate]:
     """The runtimes for an ONNX file on this CPU, keys prefixed with `tag`; the first is the
-    reference. A shipped model's int8 form gets the same list tagged "int8-" (`zoo/models.json`),
-    measured against the FP32 graph's reference like any candidate."""
+    reference. An int8 form gets the same list tagged "int8-" (a shipped model's,
+    `zoo/models.json`, or one calibrated for a checkpoint), measured against the FP32
+    reference like any candidate. `path` may be a function making the file on first use."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
-    found = [Candidate(f"{tag}onnxruntime", lambda: OnnxRuntimeBackend(path, device=device))]
+    file = path if callable(path) else (lambda: path)
+    found = [Candidate(f"{tag}onnxruntime", lambda: OnnxRuntimeBackend(file(), device=device))]
     if _openvino_version():
         from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
-        found.append(Candidate(f"{tag}openvino-fp32", lambda: OpenVINOBackend(path, device=device)))
+        found.append(Candidate(f"{tag}openvino-fp32", lambda: OpenVINOBackend(file(), device=device)))
         if cpu_has_native_bf16():
             found.append(Candidate(f"{tag}openvino-bf16",
-                                   lambda: OpenVINOBackend(path, device=device, compute="bf16")))
+                                   lambda: OpenVINOBackend(file(), device=device, compute="bf16")))
     return found
 
 
-def torch_candidates(path: Path, device: str, *, direction: str | None = None, spec=None) -> list[Candidate]:
+def torch_candidates(path: Path, device: str, *, direction: str | None = None, spec=None,
+                     calibration: list[Path] | None = None) -> list[Candidate]:
     """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast and OpenVINO
-    in bf16 on the generator exported to ONNX (once per file and direction, in the cache)."""
+    in bf16 on the generator exported to ONNX (once per file and direction, in the cache); and
+    the checkpoint's int8 form where one is cached or `calibration` images are given to make it
+    (see `calibration_from`)."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
@@ -78,7 +89,70 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
 
             found.append(Candidate("onnx-openvino-bf16", lambda: OpenVINOBackend(
                 exported_onnx(path, direction, spec), device=device, compute="bf16")))
+    int8 = int8_onnx_path(path, direction, spec)
+    if int8.is_file() or calibration:
+        found += onnx_candidates(_made_once(lambda: calibrated_int8(path, direction, spec, calibration, int8)),
+                                 device, tag="int8-")
     return found
+
+
+def int8_onnx_path(path: Path, direction: str | None, spec) -> Path:
+    """Where a checkpoint's int8 form is cached (one per file, direction and architecture)."""
+    return cache_path().parent / "onnx" / f"{file_digest(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.int8.onnx"
+
+
+def calibrated_int8(path: Path, direction: str | None, spec, calibration: list[Path] | None, out: Path) -> Path:
+    """The cached int8 form of a checkpoint's generator, calibrated on `calibration` (images of
+    the run: its input domain) on first use and recorded in its metadata; written only within
+    MIN_PSNR_DB of the FP32 graph on those images (`export/int8.py`)."""
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    if not out.is_file():
+        if not calibration:
+            raise FileNotFoundError(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False,
+                    int8_calibration=list(calibration), calib_count=len(calibration), int8_min_psnr=MIN_PSNR_DB)
+    return out
+
+
+def describe_int8(path: Path) -> str:
+    """What a cached int8 form says about its calibration, for the reason line."""
+    from cyclegan_tool.runtime.ov_backend import onnx_metadata
+
+    cal = onnx_metadata(path).get("calibration", {})
+    return (f"int8 form calibrated on {cal.get('images', '?')} images of {cal.get('folder', '?')} "
+            f"({cal.get('psnr_db_vs_fp32', '?')} dB from FP32 on them), cached as {path}")
+
+
+def _made_once(make: Callable[[], Path]) -> Callable[[], Path]:
+    """`make`, run at most once per process: its file, or the error it raised, for every caller."""
+    done: dict = {}
+
+    def once() -> Path:
+        if not done:
+            try:
+                done["path"] = make()
+            except Exception as e:
+                done["error"] = e
+        if "error" in done:
+            raise done["error"]
+        return done["path"]
+
+    return once
+
+
+def calibration_from(jobs: list) -> list[Path] | None:
+    """The images of a planned run to calibrate a checkpoint's int8 form on, where the run is
+    large enough to pay for it (INT8_MIN_IMAGES): INT8_CALIBRATION_IMAGES spread over the run
+    after its first three (the measuring sample comes from those, so the fidelity bar is checked
+    on an image the calibration did not see); None for smaller runs."""
+    if len(jobs) < INT8_MIN_IMAGES:
+        return None
+    rest = [job.src for job in jobs[3:]]
+    n = min(INT8_CALIBRATION_IMAGES, len(rest))
+    return [rest[i * len(rest) // n] for i in range(n)]
 
 
 def exported_onnx(path: Path, direction: str | None, spec) -> Path:

@@ -20,14 +20,15 @@ KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxrunt
 def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
                  direction: str | None = None, spec: GeneratorSpec | None = None,
                  sample: Callable[[Backend], torch.Tensor | None] | None = None,
-                 int8_form: Path | None = None) -> tuple[Backend, str]:
+                 int8_form: Path | None = None, calibration: list[Path] | None = None) -> tuple[Backend, str]:
     """A backend for `path` and one line saying what was chosen and why.
 
     An ONNX model on the CPU with `backend="auto"` runs on the runtime measured fastest here
     (runtime/autotune.py): `sample(reference_backend)` gives the input to measure on when no
     measurement is cached (None: no measurement, ONNX Runtime unless one is cached).
     `int8_form`: the model's calibrated int8 file (shipped models), a candidate there too
-    unless a precision is asked for."""
+    unless a precision is asked for. `calibration`: images of a large run to make a
+    checkpoint's int8 form from (`autotune.calibration_from`)."""
     path = Path(path)
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
     if kind is None:
@@ -67,8 +68,11 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if tune_on_cpu and precision == "auto":
         from cyclegan_tool.runtime import autotune
 
-        found = autotune.torch_candidates(path, device, direction=direction, spec=spec)
-        be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}")
+        found = autotune.torch_candidates(path, device, direction=direction, spec=spec, calibration=calibration)
+        int8 = any(c.key.startswith("int8-") for c in found)
+        be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}" + "|int8" * int8)
+        if int8 and getattr(be, "path", None) == autotune.int8_onnx_path(path, direction, spec):
+            how += f"; {autotune.describe_int8(be.path)} (`--precision fp32` or `bf16` to run without it)"
         return be, f"{path.name}: PyTorch weights on CPU -> {how}"
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
