@@ -53,7 +53,9 @@ def median_time(fn, *, warmup: int, repeat: int, sync=None) -> tuple[float, list
 
 
 def command_line() -> str:
-    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    import shlex
+
+    return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
 
 
 def write_results(name: str, payload: dict, markdown: str, doc_name: str = "BENCHMARKS.md") -> None:
@@ -69,3 +71,15 @@ def write_results(name: str, payload: dict, markdown: str, doc_name: str = "BENC
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     doc.parent.mkdir(exist_ok=True)
     doc.write_text(text)
+
+
+def shipped_as_pth(model: str, path: Path) -> Path:
+    """A shipped model's generator saved as a reference-style `.pth` (a plain state_dict) at `path`."""
+    from cyclegan_tool.models import build_generator
+    from cyclegan_tool.weights import generator_weights
+
+    spec, state = generator_weights(model)
+    net = build_generator(spec)
+    net.load_state_dict(state)
+    torch.save(net.state_dict(), path)
+    return path

@@ -21,9 +21,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, command_line, machine, write_results  # noqa: E402
+from common import ROOT, command_line, machine, shipped_as_pth, write_results  # noqa: E402
 
 import cyclegan_tool as ct  # noqa: E402
+
+
+def checkpoint_int8(model: str, src: Path, work: Path) -> Path:
+    """The int8 form `convert` makes for a reference `.pth` of `model`'s generator on a run of
+    400+ images, made from this run's images exactly as it would be (`runtime/autotune.py`)."""
+    from cyclegan_tool.runtime import autotune
+
+    pth = shipped_as_pth(model, work / "latest_net_G.pth")
+    picked = autotune.calibration_pick(sorted(src.glob("*.jpg")))
+    return autotune.calibrated_int8(pth, None, None, picked, autotune.int8_onnx_path(pth, None, None))
 
 
 def main() -> None:
@@ -42,10 +52,13 @@ def main() -> None:
              ("--precision fp32 (auto among FP32 runtimes)", dict(precision="fp32"))]
     if importlib.util.find_spec("openvino"):
         paths.append(("OpenVINO FP32", dict(backend="openvino")))
+        paths.append(("its weights as a reference .pth, int8 form made as for a 400+ image run, OpenVINO",
+                      dict(model=checkpoint_int8(args.model, src, work), backend="openvino")))
     rows = []
     for i, (label, kw) in enumerate(paths):
         said: list[str] = []
-        ct.convert(src, work / f"out{i}", model=args.model, format="png", on_start=said.append, **kw)
+        kw = {"model": args.model, **kw}
+        ct.convert(src, work / f"out{i}", format="png", on_start=said.append, **kw)
         r = ct.evaluate(fake=work / f"out{i}", real=test_b)
         rows.append({"path": label, "kid": r.kid, "fid": r.fid, "backend": said[0]})
         print(f"{label:32s} KID {r.kid:.5f}  FID {r.fid:.2f}", flush=True)

@@ -144,13 +144,16 @@ def _made_once(make: Callable[[], Path]) -> Callable[[], Path]:
 
 
 def calibration_from(jobs: list) -> list[Path] | None:
-    """The images of a planned run to calibrate a checkpoint's int8 form on, where the run is
-    large enough to pay for it (INT8_MIN_IMAGES): INT8_CALIBRATION_IMAGES spread over the run
-    after its first three (the measuring sample comes from those, so the fidelity bar is checked
-    on an image the calibration did not see); None for smaller runs."""
-    if len(jobs) < INT8_MIN_IMAGES:
-        return None
-    rest = [job.src for job in jobs[3:]]
+    """The images of a planned run to calibrate a checkpoint's int8 form on (`calibration_pick`),
+    where the run is large enough to pay for it (INT8_MIN_IMAGES); None for smaller runs."""
+    return calibration_pick([job.src for job in jobs]) if len(jobs) >= INT8_MIN_IMAGES else None
+
+
+def calibration_pick(files: list[Path]) -> list[Path]:
+    """INT8_CALIBRATION_IMAGES of a run's `files`, spread over them after the first three (the
+    measuring sample comes from those, so the fidelity bar is checked on an image the
+    calibration did not see)."""
+    rest = files[3:]
     n = min(INT8_CALIBRATION_IMAGES, len(rest))
     return [rest[i * len(rest) // n] for i in range(n)]
 
