@@ -195,11 +195,12 @@ def main() -> None:
                      "psnr_vs_fp32_onnx": psnr_folders(work / f"out_{i}_0", work / f"out_{fp32_onnx}_0")})
     shutil.rmtree(work)
     base = rows[0]["images_per_s"]
+    copies = f", each copied {args.replicate} times" if args.replicate > 1 else ""
     title = ("" if args.weights == "random" else ", shipped horse2zebra weights") + (
-        f", {len(files)} images" if args.replicate > 1 else "")
+        f", {len(files)} images" if copies else "")
     lines = [f"## Folder conversion ({args.device}{title})", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
-             f"{len(files)} horse2zebra testA JPEGs (256x256{', each copied ' + str(args.replicate) + ' times' if args.replicate > 1 else ''}), {arch} generator; wall time of the whole "
+             f"{len(files)} horse2zebra testA JPEGs (256x256{copies}), {arch} generator; wall time of the whole "
              f"run including model load, decode and encode; median of {args.repeat} runs.", "",
              f"Weights: {args.weights}. The int8 graph is calibrated on these images "
              f"({int8_psnr:.1f} dB from FP32 on them; making it, calibration and fidelity check included, took "
@@ -209,7 +210,7 @@ def main() -> None:
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "
               f"{base / r['images_per_s']:.2f} | {r['psnr_vs_fp32_onnx']:.1f} |".replace('nan', '-') for r in rows]
-    suffix = ("" if args.weights == "random" else f"_{args.weights}") + (f"_{len(files)}" if args.replicate > 1 else "")
+    suffix = ("" if args.weights == "random" else f"_{args.weights}") + (f"_{len(files)}" if copies else "")
     write_results(f"convert_{torch.device(args.device).type}{suffix}",
                   {"machine": machine(), "command": command_line(), "images": len(files), "rows": rows,
                    "int8_export_s": int8_export_s},

@@ -44,6 +44,12 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
+def spread(items: list, n: int) -> list:
+    """`n` of `items`, evenly spaced from the first (all of them when there are no more than `n`):
+    a sample that covers every part of a sorted list."""
+    return [items[i * len(items) // n] for i in range(n)] if 0 < n < len(items) else list(items)
+
+
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
     """Image files under `folder` by extension, sorted by path (hidden files and folders skipped).
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from cyclegan_tool.conventions import array_to_tensor
 from cyclegan_tool.errors import ConfigError, ExportError
-from cyclegan_tool.imageio import decode
+from cyclegan_tool.imageio import decode, spread
 from cyclegan_tool.models import pad_multiple, value_range
 
 MIN_PSNR_DB = 30.0  # refuse a quantized graph this far from FP32 on its own calibration images
@@ -43,7 +43,7 @@ def calibration_inputs(source: str | os.PathLike | list[Path], spec, *, count: i
     from cyclegan_tool.metrics.folders import image_files
 
     if isinstance(source, list):
-        files = [source[i * len(source) // count] for i in range(count)] if count < len(source) else list(source)
+        files = spread(source, count)
         folder = Path(os.path.commonpath([str(Path(f).parent) for f in files])) if files else Path(".")
     else:
         folder = Path(source)

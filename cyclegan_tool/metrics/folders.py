@@ -20,6 +20,7 @@ import numpy as np
 from cyclegan_tool.errors import DataError
 from cyclegan_tool.fileio import atomic_write, sha256_file
 from cyclegan_tool.imageio import IMAGE_EXTENSIONS, decode, list_images
+from cyclegan_tool.imageio import spread as spread_sample
 from cyclegan_tool.metrics.features import FeatureExtractor
 
 log = logging.getLogger("cyclegan_tool.metrics")
@@ -59,8 +60,8 @@ def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit:
     files = list_images(folder)
     if pattern:
         files = [p for p in files if p.match(pattern)]
-    if limit and spread and limit < len(files):
-        files = [files[i * len(files) // limit] for i in range(limit)]
+    if limit and spread:
+        files = spread_sample(files, limit)
     elif limit:
         files = files[:limit]
     if not files:

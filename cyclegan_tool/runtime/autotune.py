@@ -153,9 +153,9 @@ def calibration_pick(files: list[Path]) -> list[Path]:
     """INT8_CALIBRATION_IMAGES of a run's `files`, spread over them after the first three (the
     measuring sample comes from those, so the fidelity bar is checked on an image the
     calibration did not see)."""
-    rest = files[3:]
-    n = min(INT8_CALIBRATION_IMAGES, len(rest))
-    return [rest[i * len(rest) // n] for i in range(n)]
+    from cyclegan_tool.imageio import spread
+
+    return spread(files[3:], INT8_CALIBRATION_IMAGES)
 
 
 def exported_onnx(path: Path, direction: str | None, spec) -> Path:
