@@ -168,9 +168,9 @@ def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool 
         from cyclegan_tool.export import int8
 
         inputs, record = int8.calibration_inputs(int8_calibration, loaded.spec, count=calib_count, size=calib_size)
-        quantized = int8.quantize(model, inputs)
+        quantized, references = int8.quantize(model, inputs)
         lo, hi = value_range(loaded.spec)
-        psnr_db = int8.fidelity(model, quantized, inputs, hi - lo)
+        psnr_db = int8.fidelity(quantized, inputs, references, hi - lo)
         int8.check(psnr_db, int8.MIN_PSNR_DB if int8_min_psnr is None else int8_min_psnr)
         model, meta["calibration"] = quantized, {**record, "psnr_db_vs_fp32": round(psnr_db, 2)}
     set_metadata(model, meta)
