@@ -53,31 +53,67 @@ class Candidate:
     make: Callable[[], Backend]
 
 
-def onnx_candidates(path: Path | Callable[[], Path], device: str, tag: str = "") -> list[Candidate]:
+def onnx_candidates(path: Path | Callable[[], Path], device: str, tag: str = "",
+                    fp32_only: bool = False) -> list[Candidate]:
     """The runtimes for an ONNX file on this CPU, keys prefixed with `tag`; the first is the
     reference. An int8 form gets the same list tagged "int8-" (a shipped model's,
     `zoo/models.json`, or one calibrated for a checkpoint), measured against the FP32
-    reference like any candidate. `path` may be a function making the file on first use."""
+    reference like any candidate. `path` may be a function making the file on first use.
+    An FP32 graph (no tag) also gets its Winograd form on OpenVINO (`winograd_onnx`), computed
+    in bf16 on CPUs with native bf16 unless `fp32_only`, else in FP32."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
     file = path if callable(path) else (lambda: path)
+    bf16 = cpu_has_native_bf16() and not fp32_only
     found = [Candidate(f"{tag}onnxruntime", lambda: OnnxRuntimeBackend(file(), device=device))]
     if _openvino_version():
         from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
         found.append(Candidate(f"{tag}openvino-fp32", lambda: OpenVINOBackend(file(), device=device)))
-        if cpu_has_native_bf16():
+        if bf16:
             found.append(Candidate(f"{tag}openvino-bf16",
                                    lambda: OpenVINOBackend(file(), device=device, compute="bf16")))
+        if not tag:
+            found.append(winograd_candidate(file, device, bf16))
     return found
+
+
+def winograd_candidate(file: Callable[[], Path], device: str, bf16: bool, tag: str = "") -> Candidate:
+    """OpenVINO on the Winograd form of the FP32 graph `file()` (made on first use)."""
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+    form = _made_once(lambda: winograd_onnx(file()))
+    compute = "bf16" if bf16 else "graph"
+    return Candidate(f"{tag}winograd-openvino-{'bf16' if bf16 else 'fp32'}",
+                     lambda: OpenVINOBackend(form(), device=device, compute=compute))
+
+
+def winograd_onnx(src: Path) -> Path:
+    """The Winograd form of an FP32 ONNX generator (`export/winograd.py`) in the cache, made on
+    first use; BackendError where the graph has no 3x3 convolution it applies to."""
+    from cyclegan_tool.errors import BackendError
+
+    out = cache_path().parent / "onnx" / f"{file_digest(src)[:24]}.winograd.onnx"
+    if not out.is_file():
+        import onnx
+
+        from cyclegan_tool.export.onnx_export import save_model
+        from cyclegan_tool.export.winograd import rewrite
+
+        model, count = rewrite(onnx.load(str(src)))
+        if not count:
+            raise BackendError(f"{src}: no FP32 3x3 convolution to compute by Winograd")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_model(model, out)
+    return out
 
 
 def torch_candidates(path: Path, device: str, *, direction: str | None = None, spec=None,
                      calibration: list[Path] | None = None) -> list[Candidate]:
     """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast and OpenVINO
-    in bf16 on the generator exported to ONNX (once per file and direction, in the cache); and
-    the checkpoint's int8 form where one is cached or `calibration` images are given to make it
+    in bf16 on the generator exported to ONNX (once per file and direction, in the cache);
+    OpenVINO on that graph's Winograd form (in bf16 where native, else FP32); and the checkpoint's int8 form where one is cached or `calibration` images are given to make it
     (see `calibration_from`)."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.torch_backend import TorchBackend
@@ -91,6 +127,9 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
 
             found.append(Candidate("onnx-openvino-bf16", lambda: OpenVINOBackend(
                 exported_onnx(path, direction, spec), device=device, compute="bf16")))
+    if _openvino_version():
+        found.append(winograd_candidate(lambda: exported_onnx(path, direction, spec), device,
+                                        cpu_has_native_bf16(), tag="onnx-"))
     int8 = int8_onnx_path(path, direction, spec)
     if int8.is_file() or calibration:
         found += onnx_candidates(_made_once(lambda: calibrated_int8(path, direction, spec, calibration, int8)),
@@ -252,7 +291,8 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
     if len(found) == 1:
         return reference.make(), reference.key
     by_key = {c.key: c for c in found}
-    key = f"{file_digest(path)}{variant}|{machine_key()}"
+    # The candidates are part of the key: a release that adds one measures again.
+    key = f"{file_digest(path)}{variant}|{machine_key()}|{','.join(c.key for c in found)}"
     record = _read_cache().get(key)
     if record and record.get("choice") in by_key:
         return by_key[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"

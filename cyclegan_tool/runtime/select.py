@@ -50,11 +50,9 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if kind == "onnxruntime" and tune_on_cpu:
         from cyclegan_tool.runtime import autotune
 
-        found = autotune.onnx_candidates(path, device)
-        variant = ""
-        if precision == "fp32":  # FP32 arithmetic asked for: the runtimes that compute the graph as it is
-            found, variant = [c for c in found if "bf16" not in c.key], "|fp32"
-        elif int8_form and precision == "auto":
+        found = autotune.onnx_candidates(path, device, fp32_only=precision == "fp32")
+        variant = "|fp32" if precision == "fp32" else ""  # FP32 arithmetic asked for
+        if int8_form and precision == "auto":
             found += autotune.onnx_candidates(int8_form, device, tag="int8-")
             variant = f"|int8 {autotune.file_digest(int8_form)[:16]}"
         be, how = autotune.choose(found, path, sample, variant=variant)

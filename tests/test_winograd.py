@@ -1,0 +1,96 @@
+"""The Winograd F(2x2, 3x3) form of an FP32 graph (export/winograd.py) and its place in `--backend auto`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import onnx
+import pytest
+from conftest import write_domain
+
+import cyclegan_tool as ct
+from cyclegan_tool.errors import BackendError
+from cyclegan_tool.export import winograd
+from cyclegan_tool.export.parity import ort_session
+from cyclegan_tool.runtime import autotune
+
+needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                              reason="OpenVINO is not installed (pip install '.[openvino]')")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def rewritten(tiny_onnx):
+    return winograd.rewrite(onnx.load(str(tiny_onnx)))
+
+
+def test_only_the_plain_3x3_convolutions_are_rewritten(tiny_onnx, rewritten):
+    model, count = rewritten
+    assert count == 12  # ResNet-6: two per block; not the 7x7 ends nor the stride-2 downsamplings
+    onnx.checker.check_model(model, full_check=True)
+    before = [n.op_type for n in onnx.load(str(tiny_onnx)).graph.node]
+    after = [n.op_type for n in model.graph.node]
+    assert after.count("DepthToSpace") == 12 and after.count("ConvTranspose") == before.count("ConvTranspose")
+    assert {p.key: p.value for p in model.metadata_props} == {p.key: p.value for p in onnx.load(str(tiny_onnx)).metadata_props}
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 36, 44), (1, 3, 20, 52)])  # even and odd block sizes
+def test_the_form_computes_the_same_convolutions(tiny_onnx, rewritten, shape):
+    x = np.random.default_rng(sum(shape)).uniform(-1, 1, shape).astype(np.float32)
+    direct = ort_session(onnx.load(str(tiny_onnx)).SerializeToString()).run(None, {"input": x})[0]
+    wino = ort_session(rewritten[0].SerializeToString()).run(None, {"input": x})[0]
+    assert wino.shape == direct.shape and np.abs(wino - direct).max() < 1e-4
+
+
+def test_graphs_without_fp32_3x3_convolutions_have_no_winograd_form(tiny_generator, tmp_path):
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.export.onnx_export import export_onnx
+
+    fp16 = export_onnx(checkpoints.load_generator(tiny_generator), tmp_path / "fp16.onnx", fp16=True).path
+    assert winograd.rewrite(onnx.load(str(fp16)))[1] == 0
+    with pytest.raises(BackendError, match="no FP32 3x3 convolution"):
+        autotune.winograd_onnx(fp16)
+    assert not list((tmp_path / "cache").rglob("*.winograd.onnx"))
+
+
+@needs_ov
+@pytest.mark.parametrize("fp32_only", [False, True])
+def test_auto_measures_the_winograd_form_of_onnx_models(tiny_onnx, tmp_path, fp32_only):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = []
+    ct.convert(tmp_path / "in", tmp_path / "out", model=tiny_onnx, on_start=said.append,
+               precision="fp32" if fp32_only else "auto")
+    (record,) = json.loads(autotune.cache_path().read_text()).values()
+    wino = [k for k in record["ms"] if k.startswith("winograd-openvino-")]
+    assert len(wino) == 1 and record["psnr"][wino[0]] > (60 if wino[0].endswith("fp32") else 35)
+    if fp32_only:
+        assert wino == ["winograd-openvino-fp32"] and not any("bf16" in k for k in record["ms"])
+    assert len(list((tmp_path / "cache").rglob("*.winograd.onnx"))) == 1
+
+
+@needs_ov
+def test_checkpoints_measure_it_on_their_exported_graph(tiny_generator, tmp_path):
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=6)
+    ct.convert(tmp_path / "in", tmp_path / "out", model=tiny_generator)
+    (record,) = json.loads(autotune.cache_path().read_text()).values()
+    assert any(k.startswith("onnx-winograd-openvino-") for k in record["ms"])
+
+
+def test_a_new_candidate_is_measured_even_where_a_choice_is_cached(tiny_onnx, tmp_path, monkeypatch):
+    """Upgrading to a release with a new candidate must not keep the old measurement."""
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=7)
+    full = autotune.onnx_candidates
+    monkeypatch.setattr(autotune, "onnx_candidates", lambda *a, **k: full(*a, **k)[:1] + [
+        autotune.Candidate("onnxruntime-again", full(*a, **k)[0].make)])
+    said = []
+    ct.convert(tmp_path / "in", tmp_path / "o1", model=tiny_onnx, on_start=said.append)
+    monkeypatch.setattr(autotune, "onnx_candidates", full)
+    ct.convert(tmp_path / "in", tmp_path / "o2", model=tiny_onnx, on_start=said.append)
+    assert "measured now" in said[0] and "measured now" in said[1]
+    assert len(json.loads(autotune.cache_path().read_text())) == 2
