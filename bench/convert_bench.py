@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import statistics
@@ -126,20 +125,21 @@ def main() -> None:
     # `--backend auto` measures the runtimes once per model and machine and caches the choice:
     # measure here in a private cache, before the timed runs (a user's first run pays it once).
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
-    print(tool_convert(src, onnx_path, work / "warm", args.device, batch_size=args.batch, format="png"))
-    print(tool_convert(src, int8_path, work / "warm_int8", args.device, batch_size=args.batch, format="png"))
+    def chosen(said: str) -> str:  # "g.onnx: ONNX model on CPU -> openvino-bf16 245 ms per ..." -> "openvino-bf16"
+        print(said)
+        return said.split("-> ", 1)[1].split(" ", 1)[0]
+
+    auto = chosen(tool_convert(src, onnx_path, work / "warm", args.device, batch_size=args.batch, format="png"))
+    auto8 = chosen(tool_convert(src, int8_path, work / "warm_int8", args.device, batch_size=args.batch,
+                                format="png"))
     # The checkpoint too (a run of INT8_MIN_IMAGES or more also makes its int8 form here); the
     # "first run on this machine" variant below pays all of it on every run, in a fresh cache.
-    print(tool_convert(src, weights, work / "warm_pth", args.device, batch_size=args.batch, format="png"))
-    from cyclegan_tool.runtime.autotune import cache_path
-
-    measured = list(json.loads(cache_path().read_text()).values()) if cache_path().exists() else []
-    auto = measured[0]["choice"] if measured else "onnxruntime"
-    auto8 = measured[1]["choice"] if len(measured) > 1 else "onnxruntime"
+    auto_pth = chosen(tool_convert(src, weights, work / "warm_pth", args.device, batch_size=args.batch,
+                                   format="png"))
     batch = args.batch or "auto"
     variants = [
         ("reference-style loop: PyTorch FP32, batch 1, PNG", lambda o: reference_loop(files, weights, o, args.device)),
-        (f"convert --checkpoint, defaults (auto), batch {batch}, PNG",
+        (f"convert --checkpoint, defaults (auto: {auto_pth}), batch {batch}, PNG",
          lambda o: tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")),
         (f"convert --onnx --backend onnxruntime (FP32), batch {batch}, PNG",
          lambda o: tool_convert(src, onnx_path, o, args.device, "onnxruntime", batch_size=args.batch, format="png")),

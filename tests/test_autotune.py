@@ -117,6 +117,40 @@ def test_a_runtime_that_cannot_load_or_run_the_model_is_left_out(tiny_onnx, tmp_
     assert record["choice"] == "onnxruntime" and set(record["ms"]) == {"onnxruntime"}
 
 
+class Counted(Wrong):
+    """The model's own output, `delay` seconds late, counting its passes."""
+
+    name = "counted"
+
+    def __init__(self, inner, delay):
+        super().__init__(inner)
+        self.delay, self.passes = delay, 0
+
+    def _infer_impl(self, x):
+        import time
+
+        self.passes += 1
+        time.sleep(self.delay)
+        return self.inner.infer(x)
+
+
+def test_runtimes_far_slower_than_the_fastest_are_timed_once(tiny_onnx):
+    """A first run on a small folder must not spend seconds timing runtimes that cannot win."""
+    made = {}
+
+    def candidate(key, delay):
+        def make():
+            made[key] = Counted(OnnxRuntimeBackend(tiny_onnx, device="cpu"), delay)
+            return made[key]
+        return autotune.Candidate(key, make)
+
+    reference = Counted(OnnxRuntimeBackend(tiny_onnx, device="cpu"), 0.03).open()  # sleeps dwarf the model
+    record = autotune.measure(reference, [candidate("slow", 0.2), candidate("fast", 0.02), candidate("close", 0.025)],
+                              torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert made["slow"].passes == 2 and made["fast"].passes == made["close"].passes == 2 + 2 * autotune.ROUNDS
+    assert record["ms"]["slow"] >= 200 and record["choice"] != "slow" and set(record["psnr"]) >= {"slow", "fast"}
+
+
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
 def test_checkpoints_choose_between_fp32_and_bf16_per_direction(tiny_generator, tmp_path):
     write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)

@@ -30,9 +30,10 @@ def rewritten(tiny_onnx):
     return winograd.rewrite(onnx.load(str(tiny_onnx)))
 
 
-def test_only_the_plain_3x3_convolutions_are_rewritten(tiny_onnx, rewritten):
-    model, count = rewritten
-    assert count == 12  # ResNet-6: two per block; not the 7x7 ends nor the stride-2 downsamplings
+def test_only_plain_3x3_and_narrow_convolutions_are_rewritten(tiny_onnx, rewritten):
+    model, counts = rewritten
+    # ResNet-6: two per block; not the 7x7 ends nor the stride-2 downsamplings. The last 7x7 (3 outputs) as columns.
+    assert counts == {"winograd": 12, "narrow": 1}
     onnx.checker.check_model(model, full_check=True)
     before = [n.op_type for n in onnx.load(str(tiny_onnx)).graph.node]
     after = [n.op_type for n in model.graph.node]
@@ -53,7 +54,7 @@ def test_graphs_without_fp32_3x3_convolutions_have_no_winograd_form(tiny_generat
     from cyclegan_tool.export.onnx_export import export_onnx
 
     fp16 = export_onnx(checkpoints.load_generator(tiny_generator), tmp_path / "fp16.onnx", fp16=True).path
-    assert winograd.rewrite(onnx.load(str(fp16)))[1] == 0
+    assert winograd.rewrite(onnx.load(str(fp16)))[1] == {"winograd": 0, "narrow": 0}
     with pytest.raises(BackendError, match="no FP32 3x3 convolution"):
         autotune.winograd_onnx(fp16)
     assert not list((tmp_path / "cache").rglob("*.winograd.onnx"))
