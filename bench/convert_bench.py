@@ -125,8 +125,11 @@ def main() -> None:
     # `--backend auto` measures the runtimes once per model and machine and caches the choice:
     # measure here in a private cache, before the timed runs (a user's first run pays it once).
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    measured_lines = []
+
     def chosen(said: str) -> str:  # "g.onnx: ONNX model on CPU -> openvino-bf16 245 ms per ..." -> "openvino-bf16"
         print(said)
+        measured_lines.append(said.split(": ", 1)[0] + ": " + said.split("-> ", 1)[1].split(" (measured", 1)[0])
         return said.split("-> ", 1)[1].split(" ", 1)[0]
 
     auto = chosen(tool_convert(src, onnx_path, work / "warm", args.device, batch_size=args.batch, format="png"))
@@ -206,6 +209,8 @@ def main() -> None:
              f"({int8_psnr:.1f} dB from FP32 on them; making it, calibration and fidelity check included, took "
              f"{int8_export_s:.1f} s); PSNR compares each variant's PNGs with those of "
              f"'{variants[fp32_onnx][0]}' (the reference loop truncates where the tool rounds).", "",
+             "What `--backend auto` measured on the first image (model only, per image; the choice first):", "",
+             *[f"- {line}" for line in measured_lines], "",
              "| variant | images/s | vs. reference loop | time vs. reference | PSNR vs FP32 (dB) |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "

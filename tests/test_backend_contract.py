@@ -309,3 +309,20 @@ def test_openvino_keeps_compiled_models_in_the_user_cache_and_never_a_stale_one(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     with OpenVINOBackend(model) as be:
         assert be.infer(x).shape == x.shape
+
+
+def test_onnx_metadata_is_read_without_parsing_the_graph(tiny_onnx, tmp_path):
+    """OpenVINO's backend reads our metadata by walking the file's top-level fields (the graph
+    skipped): the same dict as a full parse; a cut or foreign file is one line naming it."""
+    import onnx
+
+    from cyclegan_tool.onnx_metadata import read_metadata, read_metadata_file
+
+    meta = read_metadata_file(tiny_onnx)
+    assert meta == read_metadata(onnx.load(str(tiny_onnx))) and meta["generator"] and meta["direction"]
+    data = tiny_onnx.read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    (tmp_path / "photo.onnx").write_bytes(b"\xff\xd8\xff\xe0 not a model at all")
+    for bad in ("cut.onnx", "photo.onnx"):
+        with pytest.raises(BackendError, match=f"{bad}: not a readable ONNX file"):
+            read_metadata_file(tmp_path / bad)

@@ -23,16 +23,10 @@ from cyclegan_tool.runtime.base import Backend, ModelInfo
 
 
 def onnx_metadata(path: Path) -> dict:
-    """Our metadata of an ONNX file (graph not loaded into memory twice: weights skipped)."""
-    import onnx
+    """Our metadata of an ONNX file (its graph not parsed: OpenVINO reads that itself)."""
+    from cyclegan_tool.onnx_metadata import read_metadata_file, require
 
-    from cyclegan_tool.onnx_metadata import read_metadata, require
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise BackendError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0] if str(e) else e})") from None
-    return require(read_metadata(model), path)
+    return require(read_metadata_file(path), path)
 
 
 def _compiled_cache() -> Path | None:
