@@ -28,7 +28,7 @@ import cyclegan_tool as ct  # noqa: E402
 
 def checkpoint_int8(model: str, src: Path, work: Path) -> Path:
     """The int8 form `convert` makes for a reference `.pth` of `model`'s generator on a run of
-    400+ images, made from this run's images exactly as it would be (`runtime/autotune.py`)."""
+    INT8_MIN_IMAGES+ images, made from this run's images exactly as it would be (`runtime/autotune.py`)."""
     from cyclegan_tool.runtime import autotune
 
     pth = shipped_as_pth(model, work / "latest_net_G.pth")
@@ -50,9 +50,17 @@ def main() -> None:
         shutil.copy(f, src / f.name)
     paths = [("ONNX Runtime FP32 (reference)", dict(backend="onnxruntime")), ("defaults (--backend auto)", {}),
              ("--precision fp32 (auto among FP32 runtimes)", dict(precision="fp32"))]
+    pth = shipped_as_pth(args.model, work / "pth" / "latest_net_G.pth")
+    paths.append(("its weights as a reference .pth, defaults (--backend auto, 50 images: no int8 form)",
+                  dict(model=pth)))
     if importlib.util.find_spec("openvino"):
+        from cyclegan_tool.api import resolve_model
+        from cyclegan_tool.runtime.autotune import winograd_onnx
+
         paths.append(("OpenVINO FP32", dict(backend="openvino")))
-        paths.append(("its weights as a reference .pth, int8 form made as for a 400+ image run, OpenVINO",
+        paths.append(("its Winograd form (runtime/autotune.py), OpenVINO FP32",
+                      dict(model=winograd_onnx(resolve_model(args.model).path), backend="openvino")))
+        paths.append(("its weights as a reference .pth, int8 form made as for a 200+ image run, OpenVINO",
                       dict(model=checkpoint_int8(args.model, src, work), backend="openvino")))
     rows = []
     for i, (label, kw) in enumerate(paths):

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+FORM_VERSION = 2  # part of cached files' names: a change to the rewrite makes new ones
+
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)

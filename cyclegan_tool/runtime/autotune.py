@@ -95,12 +95,13 @@ def winograd_onnx(src: Path) -> Path:
     first use; BackendError where the graph has no 3x3 convolution it applies to."""
     from cyclegan_tool.errors import BackendError
 
-    out = cache_path().parent / "onnx" / f"{file_digest(src)[:24]}.winograd.onnx"
+    from cyclegan_tool.export.winograd import FORM_VERSION, rewrite
+
+    out = cache_path().parent / "onnx" / f"{file_digest(src)[:24]}.winograd{FORM_VERSION}.onnx"
     if not out.is_file():
         import onnx
 
         from cyclegan_tool.export.onnx_export import save_model
-        from cyclegan_tool.export.winograd import rewrite
 
         model, counts = rewrite(onnx.load(str(src)))
         if not counts["winograd"]:
