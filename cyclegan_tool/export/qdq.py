@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cyclegan_tool.export.graph_edit import GraphEdit
+
 QUANTIZED_OPS = ("Conv",)  # ConvTranspose and InstanceNormalization stay float (see int8.py)
 
 
@@ -33,95 +35,51 @@ def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-class _Writer:
-    """Builds the QDQ graph's new nodes and initializers under names no other tensor has."""
+def _fake_quant(g: GraphEdit, tensor: str, scale: np.float32, out: str | None = None) -> str:
+    """`tensor` through QuantizeLinear -> DequantizeLinear (int8, symmetric); the dequantized name."""
+    s = g.const(f"{tensor}_scale", np.array(scale, np.float32))
+    z = g.const(f"{tensor}_zero_point", np.array(0, np.int8))
+    q = g.op("QuantizeLinear", [tensor, s, z], f"{tensor}_QuantizeLinear_Output")
+    return g.op("DequantizeLinear", [q, s, z], f"{tensor}_DequantizeLinear_Output", output=out)
 
-    def __init__(self, graph):
-        from onnx import numpy_helper
 
-        self.to_array, self.from_array = numpy_helper.to_array, numpy_helper.from_array
-        self.inits = {i.name: i for i in graph.initializer}
-        self.taken = set(self.inits) | {t for n in graph.node for t in (*n.input, *n.output)}
-        self.nodes, self.new_inits = [], []
-
-    def name(self, base: str) -> str:
-        out, i = base, 1
-        while out in self.taken:
-            out, i = f"{base}_{i}", i + 1
-        self.taken.add(out)
-        return out
-
-    def constant(self, base: str, value: np.ndarray) -> str:
-        name = self.name(base)
-        self.new_inits.append(self.from_array(value, name))
-        return name
-
-    def node(self, op: str, inputs: list[str], base: str, **attrs) -> str:
-        from onnx import helper
-
-        out = self.name(base)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(f"{base}_node"), **attrs))
-        return out
-
-    def fake_quant(self, tensor: str, scale: np.float32, out: str | None = None) -> str:
-        """`tensor` through QuantizeLinear -> DequantizeLinear (int8, symmetric); the dequantized name."""
-        s = self.constant(f"{tensor}_scale", np.array(scale, np.float32))
-        z = self.constant(f"{tensor}_zero_point", np.array(0, np.int8))
-        q = self.node("QuantizeLinear", [tensor, s, z], f"{tensor}_QuantizeLinear_Output")
-        if out is None:
-            return self.node("DequantizeLinear", [q, s, z], f"{tensor}_DequantizeLinear_Output")
-        from onnx import helper
-
-        self.nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [out], name=self.name(f"{out}_dq")))
-        return out
-
-    def stored(self, name: str, values: np.ndarray, scale: np.ndarray, zero_dtype) -> str:
-        """An integer initializer behind a per-channel DequantizeLinear; the dequantized name."""
-        q = self.constant(f"{name}_quantized", values)
-        s = self.constant(f"{name}_quantized_scale", scale)
-        z = self.constant(f"{name}_quantized_zero_point", np.zeros(len(scale), zero_dtype))
-        return self.node("DequantizeLinear", [q, s, z], f"{name}_DequantizeLinear_Output", axis=0)
+def _stored(g: GraphEdit, name: str, values: np.ndarray, scale: np.ndarray, zero_dtype) -> str:
+    """An integer initializer behind a per-channel DequantizeLinear; the dequantized name."""
+    q = g.const(f"{name}_quantized", values)
+    s = g.const(f"{name}_quantized_scale", scale)
+    z = g.const(f"{name}_quantized_zero_point", np.zeros(len(scale), zero_dtype))
+    return g.op("DequantizeLinear", [q, s, z], f"{name}_DequantizeLinear_Output", axis=0)
 
 
 def insert_qdq(model, ranges: dict[str, float]):
     """A copy of `model` with every quantized node in the QDQ format above; `ranges` maps each
     of `activation_tensors(model)` to its calibrated absolute range (the int8 scale is range/127)."""
     import onnx
-    from onnx import helper
 
-    g = model.graph
-    w = _Writer(g)
+    g = GraphEdit(model)
     scales = {t: np.float32(max(float(r), 1e-8) / 127.0) for t, r in ranges.items()}
     dequantized: dict[str, str] = {}  # a calibrated input tensor -> its fake-quantized name (made once)
-    for node in g.node:
+    for node in model.graph.node:
         if node.op_type not in QUANTIZED_OPS or node.input[0] not in scales:
-            w.nodes.append(node)
+            g.keep(node)
             continue
         new = onnx.NodeProto()
         new.CopyFrom(node)
         x = node.input[0]
         if x not in dequantized:
-            dequantized[x] = w.fake_quant(x, scales[x])
+            dequantized[x] = _fake_quant(g, x, scales[x])
         new.input[0] = dequantized[x]
-        wq, ws = quantize_weights(w.to_array(w.inits[node.input[1]]))
-        new.input[1] = w.stored(node.input[1], wq, ws, np.int8)
+        wq, ws = quantize_weights(g.to_array(g.inits[node.input[1]]))
+        new.input[1] = _stored(g, node.input[1], wq, ws, np.int8)
         if len(node.input) > 2 and node.input[2]:
             bias_scale = (scales[x] * ws).astype(np.float32)
-            bias = np.round(w.to_array(w.inits[node.input[2]]).astype(np.float64) / bias_scale).astype(np.int32)
-            new.input[2] = w.stored(node.input[2], bias, bias_scale, np.int32)
+            bias = np.round(g.to_array(g.inits[node.input[2]]).astype(np.float64) / bias_scale).astype(np.int32)
+            new.input[2] = _stored(g, node.input[2], bias, bias_scale, np.int32)
         y = node.output[0]
         if y in scales:  # the output keeps its name for its readers; the node writes a raw one
-            new.output[0] = w.name(f"{y}_float")
-            w.nodes.append(new)
-            w.fake_quant(new.output[0], scales[y], out=y)
+            new.output[0] = g.name(f"{y}_float")
+            g.keep(new)
+            _fake_quant(g, new.output[0], scales[y], out=y)
         else:
-            w.nodes.append(new)
-    used = {t for n in w.nodes for t in n.input}
-    initializers = [i for i in g.initializer if i.name in used] + w.new_inits
-    graph = helper.make_graph(w.nodes, g.name, list(g.input), list(g.output), initializers)
-    out = helper.make_model(graph, opset_imports=list(model.opset_import), producer_name=model.producer_name,
-                            producer_version=model.producer_version)
-    out.ir_version = model.ir_version
-    for prop in model.metadata_props:
-        out.metadata_props.add().CopyFrom(prop)
-    return out
+            g.keep(new)
+    return g.finish()

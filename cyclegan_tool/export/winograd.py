@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cyclegan_tool.export.graph_edit import GraphEdit
+
 FORM_VERSION = 2  # part of cached files' names: a change to the rewrite makes new ones
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
@@ -75,36 +77,7 @@ def narrow(node, inits: dict) -> bool:
             and inits[node.input[1]].dims[3] > 1)
 
 
-class _Graph:
-    """New nodes and initializers under names the graph does not use yet."""
-
-    def __init__(self, graph):
-        self.taken = {i.name for i in graph.initializer} | {t for n in graph.node for t in (*n.input, *n.output)}
-        self.nodes, self.inits = [], []
-
-    def name(self, base: str) -> str:
-        out, i = base, 1
-        while out in self.taken:
-            out, i = f"{base}_{i}", i + 1
-        self.taken.add(out)
-        return out
-
-    def const(self, base: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        name = self.name(base)
-        self.inits.append(numpy_helper.from_array(value, name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], base: str, output: str | None = None, **attrs) -> str:
-        from onnx import helper
-
-        out = output or self.name(base)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.name(f"{base}_op"), **attrs))
-        return out
-
-
-def _signed_sum(g: _Graph, terms: list[tuple[float, str]], base: str) -> str:
+def _signed_sum(g: GraphEdit, terms: list[tuple[float, str]], base: str) -> str:
     """sum(c * t) for c in {1, -1}, as a chain of Add/Sub (runtimes fuse it into one pass)."""
     terms = sorted(terms, key=lambda ct: -ct[0])  # a positive term first (every row of A^T has one)
     acc = terms[0][1]
@@ -113,7 +86,7 @@ def _signed_sum(g: _Graph, terms: list[tuple[float, str]], base: str) -> str:
     return acc
 
 
-def _rewrite_winograd(g: _Graph, node, w: np.ndarray, bias: np.ndarray | None) -> None:
+def _rewrite_winograd(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None) -> None:
     x, y, tag = node.input[0], node.output[0], node.output[0]
     o, c = w.shape[:2]
     u = np.einsum("ai,ocij,bj->aboc", G, w.astype(np.float64), G)  # [4, 4, O, C]
@@ -152,7 +125,7 @@ def _rewrite_winograd(g: _Graph, node, w: np.ndarray, bias: np.ndarray | None) -
                    g.const(f"{tag}_wino_axes", np.array([2, 3], np.int64))], f"{tag}_wino_crop", output=y)
 
 
-def _rewrite_narrow(g: _Graph, node, w: np.ndarray, bias: np.ndarray | None) -> None:
+def _rewrite_narrow(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None) -> None:
     x, y, tag = node.input[0], node.output[0], node.output[0]
     o, c, kh, kw = w.shape
     # z[j*O + o] = sum_{c,i} w[o, c, i, j] x[c, h + i, w']: one kh x 1 convolution with kw*O outputs.
@@ -176,33 +149,23 @@ def _rewrite_narrow(g: _Graph, node, w: np.ndarray, bias: np.ndarray | None) -> 
 def rewrite(model):
     """A copy of FP32 `model` with every `eligible` convolution in F(2x2, 3x3) form and every
     `narrow` one as columns, and how many of each: `(onnx.ModelProto, {"winograd": n, "narrow": m})`."""
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
-    src = model.graph
-    inits = {i.name: i for i in src.initializer}
-    g = _Graph(src)
+    g = GraphEdit(model)
     counts = {"winograd": 0, "narrow": 0}
     readers: dict[str, list] = {}
-    for node in src.node:
+    for node in model.graph.node:
         for t in node.input:
             readers.setdefault(t, []).append(node.op_type)
-    for node in src.node:
-        kind = "winograd" if eligible(node, inits) else "narrow" if narrow(node, inits) else None
+    for node in model.graph.node:
+        kind = "winograd" if eligible(node, g.inits) else "narrow" if narrow(node, g.inits) else None
         if kind is None:
-            g.nodes.append(node)
+            g.keep(node)
             continue
-        bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
+        bias = numpy_helper.to_array(g.inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         if readers.get(node.output[0]) == ["InstanceNormalization"]:
             bias = None  # a per-channel constant the norm subtracts again: fewer passes
-        (_rewrite_winograd if kind == "winograd" else _rewrite_narrow)(g, node, numpy_helper.to_array(inits[node.input[1]]),
-                                                                  bias)
+        (_rewrite_winograd if kind == "winograd" else _rewrite_narrow)(g, node, numpy_helper.to_array(
+            g.inits[node.input[1]]), bias)
         counts[kind] += 1
-    used = {t for n in g.nodes for t in n.input}
-    graph = helper.make_graph(g.nodes, src.name, list(src.input), list(src.output),
-                              [i for i in src.initializer if i.name in used] + g.inits)
-    out = helper.make_model(graph, opset_imports=list(model.opset_import), producer_name=model.producer_name,
-                            producer_version=model.producer_version)
-    out.ir_version = model.ir_version
-    for prop in model.metadata_props:
-        out.metadata_props.add().CopyFrom(prop)
-    return out, counts
+    return g.finish(), counts
