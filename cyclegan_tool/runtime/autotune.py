@@ -94,7 +94,6 @@ def winograd_onnx(src: Path) -> Path:
     """The Winograd form of an FP32 ONNX generator (`export/winograd.py`) in the cache, made on
     first use; BackendError where the graph has no 3x3 convolution it applies to."""
     from cyclegan_tool.errors import BackendError
-
     from cyclegan_tool.export.winograd import FORM_VERSION, rewrite
 
     out = cache_path().parent / "onnx" / f"{file_digest(src)[:24]}.winograd{FORM_VERSION}.onnx"
@@ -115,7 +114,8 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
                      calibration: list[Path] | None = None) -> list[Candidate]:
     """PyTorch FP32 (the reference) and, on CPUs with native bf16, bf16 autocast and OpenVINO
     in bf16 on the generator exported to ONNX (once per file and direction, in the cache);
-    OpenVINO on that graph's Winograd form (in bf16 where native, else FP32); and the checkpoint's int8 form where one is cached or `calibration` images are given to make it
+    OpenVINO on that graph's Winograd form (in bf16 where native, else FP32); and the
+    checkpoint's int8 form where one is cached or `calibration` images are given to make it
     (see `calibration_from`)."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.torch_backend import TorchBackend

@@ -50,8 +50,8 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     if kind == "onnxruntime" and tune_on_cpu:
         from cyclegan_tool.runtime import autotune
 
-        found = autotune.onnx_candidates(path, device, fp32_only=precision == "fp32")
-        variant = "|fp32" if precision == "fp32" else ""  # FP32 arithmetic asked for
+        # The cache key holds the candidates' names; `variant` adds what they do not say.
+        found, variant = autotune.onnx_candidates(path, device, fp32_only=precision == "fp32"), ""
         if int8_form and precision == "auto":
             found += autotune.onnx_candidates(int8_form, device, tag="int8-")
             variant = f"|int8 {autotune.file_digest(int8_form)[:16]}"
@@ -68,7 +68,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
 
         found = autotune.torch_candidates(path, device, direction=direction, spec=spec, calibration=calibration)
         int8 = any(c.key.startswith("int8-") for c in found)
-        be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}" + "|int8" * int8)
+        be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}")
         if int8 and getattr(be, "path", None) == autotune.int8_onnx_path(path, direction, spec):
             how += f"; {autotune.describe_int8(be.path)} (`--precision fp32` or `bf16` to run without it)"
         return be, f"{path.name}: PyTorch weights on CPU -> {how}"
