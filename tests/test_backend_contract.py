@@ -28,7 +28,7 @@ from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 from cyclegan_tool.runtime.torch_backend import TorchBackend
 
 HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
-RESOURCE = {"onnxruntime": "session", "pytorch": "net", "openvino": "compiled"}
+RESOURCE = {"onnxruntime": "session", "pytorch": "net", "openvino": "forms"}
 HAS_OV = importlib.util.find_spec("openvino") is not None
 needs_ov = pytest.mark.skipif(not HAS_OV, reason="OpenVINO is not installed (pip install '.[openvino]')")
 

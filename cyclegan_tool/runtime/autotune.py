@@ -231,15 +231,9 @@ def _openvino_version() -> str | None:
 def machine_key() -> str:
     import onnxruntime
 
-    from cyclegan_tool.devices import cpu_has_native_bf16
+    from cyclegan_tool.devices import cpu_has_native_bf16, cpu_model
 
-    model = "cpu"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"{model}|{os.cpu_count()} cpus|bf16 {cpu_has_native_bf16()}|onnxruntime {onnxruntime.__version__}"
+    return (f"{cpu_model()}|{os.cpu_count()} cpus|bf16 {cpu_has_native_bf16()}|onnxruntime {onnxruntime.__version__}"
             f"|openvino {_openvino_version()}|torch {torch.__version__}")
 
 
