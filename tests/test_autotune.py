@@ -151,6 +151,26 @@ def test_runtimes_far_slower_than_the_fastest_are_timed_once(tiny_onnx):
     assert record["ms"]["slow"] >= 200 and record["choice"] != "slow" and set(record["psnr"]) >= {"slow", "fast"}
 
 
+def test_the_runtime_chosen_by_measuring_is_the_one_the_run_gets(tiny_onnx):
+    """Measured now, the winner is handed over open and warm (an OpenVINO form compiled for the
+    sample's shape is not compiled or imported again); the others are closed."""
+    made = []
+
+    def candidate(key, delay):
+        def make():
+            made.append(Counted(OnnxRuntimeBackend(tiny_onnx, device="cpu"), delay))
+            made[-1].key = key
+            return made[-1]
+        return autotune.Candidate(key, make)
+
+    found = [candidate("reference", 0.03), candidate("fast", 0.0), candidate("slow", 0.06)]
+    backend, why = autotune.choose(found, tiny_onnx, lambda be: torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert "fast" in why and "measured now" in why
+    assert [b.key for b in made] == ["reference", "fast", "slow"]  # nothing made twice
+    assert backend is made[1] and backend._opened and backend.passes >= 2  # measured, still open
+    assert made[0].info is not None and not made[0]._opened and not made[2]._opened
+
+
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
 def test_checkpoints_choose_between_fp32_and_bf16_per_direction(tiny_generator, tmp_path):
     write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
@@ -244,8 +264,8 @@ def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_genera
     monkeypatch.setattr(autotune, "MIN_PSNR_DB", 12.0)  # random tiny weights: a bar they can pass
     real_measure, made = autotune.measure, []
 
-    def prefer_int8(reference, others, x, ref_key):  # this test is about the int8 path, not about speed
-        record = real_measure(reference, others, x, ref_key)
+    def prefer_int8(reference, others, x, ref_key, **kw):  # this test is about the int8 path, not about speed
+        record = real_measure(reference, others, x, ref_key, **kw)
         record["choice"] = max((k for k in record["ms"] if k.startswith("int8-")), key=record["psnr"].get)
         return record
 

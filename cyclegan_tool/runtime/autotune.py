@@ -298,22 +298,28 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
     x = sample(opened)
     if x is None:
         return opened, f"{reference.key} (no readable image to measure the alternatives on)"
-    record = measure(opened, found[1:], x, reference.key)
+    kept: dict[str, Backend] = {}
+    record = measure(opened, found[1:], x, reference.key, keep=kept)
     _write_cache(key, record)
+    chosen = kept.pop(record["choice"], None)  # as measured: compiled for the sample's shape, warm
+    for backend in kept.values():
+        backend.close()
     if record["choice"] == reference.key:
         return opened, f"{_summary(record)} (measured now)"
     opened.close()
-    return by_key[record["choice"]].make(), f"{_summary(record)} (measured now)"
+    return chosen or by_key[record["choice"]].make(), f"{_summary(record)} (measured now)"
 
 
-def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_key: str = "onnxruntime") -> dict:
+def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_key: str = "onnxruntime",
+            keep: dict | None = None) -> dict:
     """Median milliseconds per pass of each runtime on `x`, its PSNR against the reference's
     output (capped at 99 dB), and the fastest one within MIN_PSNR_DB. Every runtime runs `x`
     twice (its output, then one timed pass); those within the bar and within SCREEN_MARGIN of
     the fastest such pass are then timed in ROUNDS alternating rounds, each timed pass right
     after an untimed one, so that no runtime pays for the idle threads of the one before (ONNX
     Runtime spins). The others keep their single timing: they cannot win, and a first run on a
-    small folder should not pay seconds to time them."""
+    small folder should not pay seconds to time them. The chosen runtime, if not the reference, is
+    left open in `keep` (by its key) where given; the others are closed."""
     from cyclegan_tool.export import parity
 
     opened = {ref_key: reference}
@@ -322,7 +328,7 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_ke
             opened[c.key] = c.make().open()
         except Exception:  # a runtime that cannot load this model is simply not a candidate
             continue
-    outputs, times = {}, {}
+    outputs, times, choice = {}, {}, None
     try:
         for k in list(opened):
             try:
@@ -345,12 +351,16 @@ def measure(reference: Backend, others: list[Candidate], x: torch.Tensor, ref_ke
                 start = time.perf_counter()
                 opened[k].infer(x)
                 times[k].append(time.perf_counter() - start)
+        ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+        choice = min(eligible, key=ms.__getitem__)
     finally:
         for k, be in opened.items():
-            if k != ref_key:
+            if k == ref_key:
+                continue
+            if keep is not None and k == choice:
+                keep[k] = be
+            else:
                 be.close()
-    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
-    choice = min(eligible, key=ms.__getitem__)
     return {"choice": choice, "ms": ms, "psnr": psnr, "size": "x".join(map(str, x.shape[-2:])),
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
