@@ -127,3 +127,16 @@ def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_lim
         os.utime(folder / f"k{i}.any.blob", (now - 100 + i, now - 100 + i))
     prune(folder, 250)
     assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob", "k3.any.blob"]
+
+
+def test_a_run_holds_at_most_FIXED_MAX_forms_for_one_shape(model, monkeypatch):
+    from cyclegan_tool.runtime import ov_compiled
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+    monkeypatch.setattr(ov_compiled, "FIXED_AFTER", 1)  # every shape recurs "enough"
+    monkeypatch.setattr(ov_compiled, "FIXED_MAX", 2)
+    sizes = [(16, 16), (16, 20), (20, 16), (24, 24)]
+    with OpenVINOBackend(model) as be:
+        for h, w in sizes:
+            be.infer(torch.rand(1, 3, h, w))
+        assert list(be.forms.requests) == [(1, 3, 16, 16), (1, 3, 16, 20), None]

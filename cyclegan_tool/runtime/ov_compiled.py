@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 FIXED_AFTER = 8  # the n-th image of one shape in a run gets a form compiled for that shape
+FIXED_MAX = 4  # forms for one shape each held by a run (each holds the weights; a folder of many sizes gets no more)
 CACHE_BYTES = 4 << 30  # blobs kept, least recently used removed first
 
 
@@ -75,13 +76,14 @@ class CompiledForms:
     def request(self, shape: tuple[int, ...]):
         """The infer request for an input of `shape`. Its own form where that is cached, where the
         shape has recurred `FIXED_AFTER` times, or where nothing of this model was compiled here
-        yet (one compilation either way; a folder of one size, the common case, needs no other);
-        otherwise the form for any shape. A shape whose own form fails gets the latter."""
+        yet (one compilation either way; a folder of one size, the common case, needs no other),
+        up to `FIXED_MAX` such forms; otherwise the form for any shape. A shape whose own form
+        fails gets the latter."""
         if shape not in self.requests:
             self.seen[shape] += 1
             own = (self.seen[shape] >= FIXED_AFTER or self._blob(shape).is_file()
                    or not (self.requests or self.cached()))
-            if own and shape not in self.unfixed:
+            if own and shape not in self.unfixed and len(set(self.requests) - {None}) < FIXED_MAX:
                 try:
                     return self._form(shape)
                 except Exception:
