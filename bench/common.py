@@ -22,14 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from cyclegan_tool.devices import cpu_model
+
+    cpu = cpu_model()  # the name with family/model/stepping: "AMD EPYC (25/17/1)"
+    if cpu == "cpu":
+        cpu = platform.processor() or platform.machine()
     desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     if torch.cuda.is_available():
         desc += f"; GPU {torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"

@@ -100,6 +100,10 @@ def test_a_fast_runtime_outside_the_fidelity_bar_is_not_chosen(tiny_onnx):
     assert record["psnr"]["wrong"] < autotune.MIN_PSNR_DB <= record["psnr"]["faithful"]
     assert record["choice"] in ("onnxruntime", "faithful")
     assert reference.info is not None  # the reference stays open for the run
+    # The reason line says why the other runtime was left out, whatever its speed.
+    said = autotune._summary(record)
+    assert f"wrong {record['ms']['wrong']:.0f} ms ({record['psnr']['wrong']:.1f} dB: under the 35 dB bar)" in said
+    assert said.count("under the") == 1
 
 
 class Failing(Wrong):
@@ -307,3 +311,22 @@ def test_an_int8_form_that_misses_the_bar_is_not_written_and_the_run_goes_on(tin
     assert "int8" not in said and not list((autotune.cache_path().parent / "onnx").glob("*.int8.onnx"))
     (record,) = json.loads(autotune.cache_path().read_text()).values()
     assert not any(k.startswith("int8") for k in record["ms"])  # failed to make: not a candidate
+
+
+def test_cpus_that_share_a_brand_name_are_different_machines(tmp_path, monkeypatch):
+    """Virtual machines often show "AMD EPYC" for every generation: a measurement (and a compiled
+    OpenVINO form) from one must not be taken for another."""
+    from cyclegan_tool import devices
+
+    keys = {}
+    for family, model in (("25", "17"), ("26", "2")):
+        info = tmp_path / f"cpuinfo_{family}"
+        info.write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: {model}\n"
+                        f"model name\t: AMD EPYC\nstepping\t: 1\nflags\t\t: fpu avx512f avx512_bf16\n\n"
+                        f"processor\t: 1\nmodel name\t: something else\n")
+        monkeypatch.setattr(devices, "CPUINFO", str(info))
+        assert devices.cpu_model() == f"AMD EPYC ({family}/{model}/1)" and devices.cpu_has_native_bf16()
+        keys[family] = autotune.machine_key()
+    assert keys["25"] != keys["26"]
+    monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "missing"))
+    assert devices.cpu_model() == "cpu"

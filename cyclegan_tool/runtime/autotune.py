@@ -270,9 +270,14 @@ def _write_cache(key: str, record: dict) -> None:
 
 
 def _summary(record: dict) -> str:
-    ms = record["ms"]
-    others = ", ".join(f"{k} {ms[k]:.0f} ms" for k in ms if k != record["choice"])
-    psnr = record["psnr"].get(record["choice"])
+    ms, psnrs = record["ms"], record["psnr"]
+
+    def other(k: str) -> str:  # a faster one that was not chosen says why
+        low = psnrs.get(k, 99.0) < MIN_PSNR_DB
+        return f"{k} {ms[k]:.0f} ms" + (f" ({psnrs[k]:.1f} dB: under the {MIN_PSNR_DB:.0f} dB bar)" if low else "")
+
+    others = ", ".join(other(k) for k in ms if k != record["choice"])
+    psnr = psnrs.get(record["choice"])
     fidelity = f", {psnr:.1f} dB from {next(iter(ms))}" if psnr is not None and psnr < 99 else ""
     return (f"{record['choice']} {ms[record['choice']]:.0f} ms per {record['size']} image{fidelity}"
             + (f"; {others}" if others else ""))
