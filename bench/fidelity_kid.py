@@ -28,12 +28,13 @@ import cyclegan_tool as ct  # noqa: E402
 
 def checkpoint_int8(model: str, src: Path, work: Path) -> Path:
     """The int8 form `convert` makes for a reference `.pth` of `model`'s generator on a run of
-    INT8_MIN_IMAGES+ images, made from this run's images exactly as it would be (`runtime/autotune.py`)."""
-    from cyclegan_tool.runtime import autotune
+    INT8_MIN_IMAGES+ images, made from this run's images exactly as it would be (`runtime/derived.py`)."""
+    from cyclegan_tool.runtime import autotune, derived
 
     pth = shipped_as_pth(model, work / "latest_net_G.pth")
-    picked = autotune.calibration_pick(sorted(src.glob("*.jpg")))
-    return autotune.calibrated_int8(pth, None, None, picked, autotune.int8_onnx_path(pth, None, None))
+    picked = derived.calibration_pick(sorted(src.glob("*.jpg")))
+    return derived.calibrated_int8(pth, None, None, picked, derived.int8_onnx_path(pth, None, None),
+                                  autotune.MIN_PSNR_DB)
 
 
 def main() -> None:
@@ -57,10 +58,10 @@ def main() -> None:
                   dict(model=pth, cache=work / "cache_pth")))
     if importlib.util.find_spec("openvino"):
         from cyclegan_tool.api import resolve_model
-        from cyclegan_tool.runtime.autotune import winograd_onnx
+        from cyclegan_tool.runtime.derived import winograd_onnx
 
         paths.append(("OpenVINO FP32", dict(backend="openvino")))
-        paths.append(("its Winograd form (runtime/autotune.py), OpenVINO FP32",
+        paths.append(("its Winograd form (runtime/derived.py), OpenVINO FP32",
                       dict(model=winograd_onnx(resolve_model(args.model).path), backend="openvino")))
         paths.append(("its weights as a reference .pth, int8 form made as for a 200+ image run, OpenVINO",
                       dict(model=checkpoint_int8(args.model, src, work), backend="openvino")))

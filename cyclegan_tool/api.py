@@ -95,7 +95,8 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
         device = f"cuda:{local}" if device == "auto" else device
     jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
                      nest_folders=nest_folders)
-    from cyclegan_tool.runtime.autotune import calibration_from, sample_from
+    from cyclegan_tool.runtime.autotune import sample_from
+    from cyclegan_tool.runtime.derived import calibration_from
 
     be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction,
                            sample=sample_from(jobs, opts), int8_form=resolved.int8, calibration=calibration_from(jobs))

@@ -12,7 +12,7 @@ from conftest import write_domain
 
 import cyclegan_tool as ct
 from cyclegan_tool.devices import cpu_has_native_bf16
-from cyclegan_tool.runtime import autotune
+from cyclegan_tool.runtime import autotune, derived
 from cyclegan_tool.runtime.base import Backend
 from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
@@ -251,10 +251,10 @@ def test_an_int8_form_outside_the_fidelity_bar_is_never_chosen(shipped_with_int8
 def test_calibration_images_come_from_large_runs_only_and_spare_the_sample(monkeypatch):
     from types import SimpleNamespace
 
-    jobs = [SimpleNamespace(src=f"img{i:03d}.png") for i in range(autotune.INT8_MIN_IMAGES)]
-    assert autotune.calibration_from(jobs[:-1]) is None  # a smaller run does not pay for calibrating
-    picked = autotune.calibration_from(jobs)
-    assert len(picked) == autotune.INT8_CALIBRATION_IMAGES == len(set(picked))
+    jobs = [SimpleNamespace(src=f"img{i:03d}.png") for i in range(derived.INT8_MIN_IMAGES)]
+    assert derived.calibration_from(jobs[:-1]) is None  # a smaller run does not pay for calibrating
+    picked = derived.calibration_from(jobs)
+    assert len(picked) == derived.INT8_CALIBRATION_IMAGES == len(set(picked))
     assert not {j.src for j in jobs[:3]} & set(picked)  # the measuring sample is one of the first three
 
 
@@ -264,7 +264,7 @@ def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_genera
 
     from cyclegan_tool.onnx_metadata import read_metadata
 
-    monkeypatch.setattr(autotune, "INT8_MIN_IMAGES", 12)
+    monkeypatch.setattr(derived, "INT8_MIN_IMAGES", 12)
     monkeypatch.setattr(autotune, "MIN_PSNR_DB", 12.0)  # random tiny weights: a bar they can pass
     real_measure, made = autotune.measure, []
 
@@ -273,23 +273,23 @@ def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_genera
         record["choice"] = max((k for k in record["ms"] if k.startswith("int8-")), key=record["psnr"].get)
         return record
 
-    real_make = autotune.calibrated_int8
+    real_make = derived.calibrated_int8
 
     def counting(*args):  # calibrations, not lookups of the cached file
-        if not args[-1].is_file():
+        if not args[4].is_file():
             made.append(args)
         return real_make(*args)
 
     monkeypatch.setattr(autotune, "measure", prefer_int8)
-    monkeypatch.setattr(autotune, "calibrated_int8", counting)
+    monkeypatch.setattr(derived, "calibrated_int8", counting)
     write_domain(tmp_path / "in", 12, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_generator, direction="a2b")
     assert len(made) == 1  # every int8 runtime measured shares the one calibration
     (int8,) = (autotune.cache_path().parent / "onnx").glob("*-a2b-*.int8.onnx")
     record = read_metadata(onnx.load(str(int8), load_external_data=False))
-    assert record["precision"] == "int8" and record["calibration"]["images"] == autotune.INT8_CALIBRATION_IMAGES
+    assert record["precision"] == "int8" and record["calibration"]["images"] == derived.INT8_CALIBRATION_IMAGES
     assert record["calibration"]["folder"] == "in" and record["calibration"]["psnr_db_vs_fp32"] >= 12.0
-    assert f"int8 form calibrated on {autotune.INT8_CALIBRATION_IMAGES} images of in" in said and str(int8) in said
+    assert f"int8 form calibrated on {derived.INT8_CALIBRATION_IMAGES} images of in" in said and str(int8) in said
     # A small run later reuses the cached form and its measurement, and still names it.
     write_domain(tmp_path / "few", 2, (40, 36), (0.7, 0.4, 0.2), seed=6)
     again = convert(tmp_path / "few", tmp_path / "out_few", tiny_generator, direction="a2b")
@@ -301,10 +301,10 @@ def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_genera
 
 @needs_ov
 def test_an_int8_form_that_misses_the_bar_is_not_written_and_the_run_goes_on(tiny_generator, tmp_path, monkeypatch):
-    monkeypatch.setattr(autotune, "INT8_MIN_IMAGES", 12)
+    monkeypatch.setattr(derived, "INT8_MIN_IMAGES", 12)
     monkeypatch.setattr(autotune, "MIN_PSNR_DB", 98.0)  # int8 cannot get this close to FP32
-    real_make, tries = autotune.calibrated_int8, []
-    monkeypatch.setattr(autotune, "calibrated_int8", lambda *a: tries.append(a) or real_make(*a))
+    real_make, tries = derived.calibrated_int8, []
+    monkeypatch.setattr(derived, "calibrated_int8", lambda *a: tries.append(a) or real_make(*a))
     write_domain(tmp_path / "in", 12, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_generator, direction="a2b")
     assert len(tries) == 1  # one failed calibration, not one per int8 runtime

@@ -14,7 +14,7 @@ import cyclegan_tool as ct
 from cyclegan_tool.errors import BackendError
 from cyclegan_tool.export import winograd
 from cyclegan_tool.export.parity import ort_session
-from cyclegan_tool.runtime import autotune
+from cyclegan_tool.runtime import autotune, derived
 
 needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
                               reason="OpenVINO is not installed (pip install '.[openvino]')")
@@ -56,7 +56,7 @@ def test_graphs_without_fp32_3x3_convolutions_have_no_winograd_form(tiny_generat
     fp16 = export_onnx(checkpoints.load_generator(tiny_generator), tmp_path / "fp16.onnx", fp16=True).path
     assert winograd.rewrite(onnx.load(str(fp16)))[1] == {"winograd": 0, "narrow": 0}
     with pytest.raises(BackendError, match="no FP32 3x3 convolution"):
-        autotune.winograd_onnx(fp16)
+        derived.winograd_onnx(fp16)
     assert not list((tmp_path / "cache").rglob("*.winograd*.onnx"))
 
 

@@ -6,9 +6,9 @@ A checkpoint: PyTorch FP32 (the reference) and, on CPUs with native bf16, PyTorc
 autocast and OpenVINO in bf16 on the generator exported to ONNX (cached beside the choices).
 A shipped model with an int8 form (calibrated on real images of its input domain, recorded in
 the file's metadata) adds that file on ONNX Runtime and OpenVINO. So does a checkpoint's int8
-form: made once, for a run of at least `INT8_MIN_IMAGES` images (one that pays for the
-calibration), from a few of the run's own images, recorded in its metadata, kept in the cache,
-and named in the reason line whenever it runs. A candidate is eligible only if its output on
+form: made once, for a run of at least `derived.INT8_MIN_IMAGES` images (one that pays for the
+calibration), from a few of the run's own images, recorded in its metadata, kept in the cache
+(these derived files: runtime/derived.py), and named in the reason line whenever it runs. A candidate is eligible only if its output on
 the run's first image (not a calibration image) is within `MIN_PSNR_DB` of the reference's.
 
 The measurement (a warm-up and one timed pass each, then `ROUNDS` alternating rounds for the
@@ -21,7 +21,6 @@ reference. The reason line says what was chosen and the figures it was chosen by
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import statistics
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from cyclegan_tool.fileio import atomic_write_json, sha256_file, user_cache_dir
+from cyclegan_tool.fileio import atomic_write_json, user_cache_dir
+from cyclegan_tool.runtime import derived
 from cyclegan_tool.runtime.base import Backend
 
 MIN_PSNR_DB = 35.0  # a runtime setting whose output is further than this from the FP32 reference's is not used
@@ -40,12 +40,6 @@ MIN_IMAGES = 8  # a folder this large pays for the measurement
 ROUNDS = 3
 SCREEN_MARGIN = 1.5  # runtimes slower than this times the fastest on their first timed pass are not timed again
 SAMPLE_SIDE = 256  # the sample is cropped to at most this square
-# Making a checkpoint's int8 form (calibration, fidelity check, measuring it) costs ~4 s for the
-# shipped horse2zebra weights and ~9 s for ResNet-9 ngf64 on 2 cores, and saves 19-100 ms per
-# converted image: a first run of 192 horse2zebra images took the same time with it as without
-# it (docs/BENCHMARKS.md); larger generators gain from fewer images.
-INT8_MIN_IMAGES = 200
-INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ def onnx_candidates(path: Path | Callable[[], Path], device: str, tag: str = "",
     reference. An int8 form gets the same list tagged "int8-" (a shipped model's,
     `zoo/models.json`, or one calibrated for a checkpoint), measured against the FP32
     reference like any candidate. `path` may be a function making the file on first use.
-    An FP32 graph (no tag) also gets its Winograd form on OpenVINO (`winograd_onnx`), computed
+    An FP32 graph (no tag) also gets its Winograd form on OpenVINO (`derived.winograd_onnx`), computed
     in bf16 on CPUs with native bf16 unless `fp32_only`, else in FP32."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
@@ -84,30 +78,10 @@ def winograd_candidate(file: Callable[[], Path], device: str, bf16: bool, tag: s
     """OpenVINO on the Winograd form of the FP32 graph `file()` (made on first use)."""
     from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
-    form = _made_once(lambda: winograd_onnx(file()))
+    form = derived.made_once(lambda: derived.winograd_onnx(file()))
     compute = "bf16" if bf16 else "graph"
     return Candidate(f"{tag}winograd-openvino-{'bf16' if bf16 else 'fp32'}",
                      lambda: OpenVINOBackend(form(), device=device, compute=compute))
-
-
-def winograd_onnx(src: Path) -> Path:
-    """The Winograd form of an FP32 ONNX generator (`export/winograd.py`) in the cache, made on
-    first use; BackendError where the graph has no 3x3 convolution it applies to."""
-    from cyclegan_tool.errors import BackendError
-    from cyclegan_tool.export.winograd import FORM_VERSION, rewrite
-
-    out = cache_path().parent / "onnx" / f"{file_digest(src)[:24]}.winograd{FORM_VERSION}.onnx"
-    if not out.is_file():
-        import onnx
-
-        from cyclegan_tool.export.onnx_export import save_model
-
-        model, counts = rewrite(onnx.load(str(src)))
-        if not counts["winograd"]:
-            raise BackendError(f"{src}: no FP32 3x3 convolution to compute by Winograd")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_model(model, out)
-    return out
 
 
 def torch_candidates(path: Path, device: str, *, direction: str | None = None, spec=None,
@@ -116,7 +90,7 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
     in bf16 on the generator exported to ONNX (once per file and direction, in the cache);
     OpenVINO on that graph's Winograd form (in bf16 where native, else FP32); and the
     checkpoint's int8 form where one is cached or `calibration` images are given to make it
-    (see `calibration_from`)."""
+    (see `derived.calibration_from`)."""
     from cyclegan_tool.devices import cpu_has_native_bf16
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
@@ -128,96 +102,15 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
             from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
             found.append(Candidate("onnx-openvino-bf16", lambda: OpenVINOBackend(
-                exported_onnx(path, direction, spec), device=device, compute="bf16")))
+                derived.exported_onnx(path, direction, spec), device=device, compute="bf16")))
     if _openvino_version():
-        found.append(winograd_candidate(lambda: exported_onnx(path, direction, spec), device,
+        found.append(winograd_candidate(lambda: derived.exported_onnx(path, direction, spec), device,
                                         cpu_has_native_bf16(), tag="onnx-"))
-    int8 = int8_onnx_path(path, direction, spec)
+    int8 = derived.int8_onnx_path(path, direction, spec)
     if int8.is_file() or calibration:
-        found += onnx_candidates(_made_once(lambda: calibrated_int8(path, direction, spec, calibration, int8)),
+        found += onnx_candidates(derived.made_once(lambda: derived.calibrated_int8(path, direction, spec, calibration, int8, MIN_PSNR_DB)),
                                  device, tag="int8-")
     return found
-
-
-def int8_onnx_path(path: Path, direction: str | None, spec) -> Path:
-    """Where a checkpoint's int8 form is cached (one per file, direction and architecture)."""
-    return cache_path().parent / "onnx" / f"{file_digest(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.int8.onnx"
-
-
-def calibrated_int8(path: Path, direction: str | None, spec, calibration: list[Path] | None, out: Path) -> Path:
-    """The cached int8 form of a checkpoint's generator, calibrated on `calibration` (images of
-    the run: its input domain) on first use and recorded in its metadata; written only within
-    MIN_PSNR_DB of the FP32 graph on those images (`export/int8.py`)."""
-    from cyclegan_tool import checkpoints
-    from cyclegan_tool.export.onnx_export import export_onnx
-
-    if not out.is_file():
-        if not calibration:
-            raise FileNotFoundError(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False,
-                    int8_calibration=list(calibration), calib_count=len(calibration), int8_min_psnr=MIN_PSNR_DB)
-    return out
-
-
-def describe_int8(path: Path) -> str:
-    """What a cached int8 form says about its calibration, for the reason line."""
-    from cyclegan_tool.runtime.ov_backend import onnx_metadata
-
-    cal = onnx_metadata(path).get("calibration", {})
-    return (f"int8 form calibrated on {cal.get('images', '?')} images of {cal.get('folder', '?')} "
-            f"({cal.get('psnr_db_vs_fp32', '?')} dB from FP32 on them), cached as {path}")
-
-
-def _made_once(make: Callable[[], Path]) -> Callable[[], Path]:
-    """`make`, run at most once per process: its file, or the error it raised, for every caller."""
-    done: dict = {}
-
-    def once() -> Path:
-        if not done:
-            try:
-                done["path"] = make()
-            except Exception as e:
-                done["error"] = e
-        if "error" in done:
-            raise done["error"]
-        return done["path"]
-
-    return once
-
-
-def calibration_from(jobs: list) -> list[Path] | None:
-    """The images of a planned run to calibrate a checkpoint's int8 form on (`calibration_pick`),
-    where the run is large enough to pay for it (INT8_MIN_IMAGES); None for smaller runs."""
-    return calibration_pick([job.src for job in jobs]) if len(jobs) >= INT8_MIN_IMAGES else None
-
-
-def calibration_pick(files: list[Path]) -> list[Path]:
-    """INT8_CALIBRATION_IMAGES of a run's `files`, spread over them after the first three (the
-    measuring sample comes from those, so the fidelity bar is checked on an image the
-    calibration did not see)."""
-    from cyclegan_tool.imageio import spread
-
-    return spread(files[3:], INT8_CALIBRATION_IMAGES)
-
-
-def exported_onnx(path: Path, direction: str | None, spec) -> Path:
-    """A checkpoint's generator as an FP32 ONNX file in the cache, exported on first use. Its
-    fidelity is not assumed: `measure` compares it with PyTorch FP32 like any candidate."""
-    from cyclegan_tool import checkpoints
-    from cyclegan_tool.export.onnx_export import export_onnx
-
-    out = cache_path().parent / "onnx" / f"{file_digest(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.onnx"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False)
-    return out
-
-
-def _spec_tag(spec) -> str:
-    import hashlib
-
-    return "auto" if spec is None else hashlib.sha256(repr(spec).encode()).hexdigest()[:8]
 
 
 def _openvino_version() -> str | None:
@@ -239,17 +132,6 @@ def machine_key() -> str:
 
 def cache_path() -> Path:
     return user_cache_dir() / "backends.json"
-
-
-@functools.lru_cache(maxsize=16)
-def _digest(path: str, mtime_ns: int, size: int) -> str:
-    return sha256_file(path)
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a model file, hashed once per process while the file is unchanged."""
-    st = os.stat(path)
-    return _digest(str(path), st.st_mtime_ns, st.st_size)
 
 
 def _read_cache() -> dict:
@@ -293,7 +175,7 @@ def choose(found: list[Candidate], path: Path, sample: Callable[[Backend], torch
         return reference.make(), reference.key
     by_key = {c.key: c for c in found}
     # The candidates are part of the key: a release that adds one measures again.
-    key = f"{file_digest(path)}{variant}|{machine_key()}|{','.join(c.key for c in found)}"
+    key = f"{derived.file_digest(path)}{variant}|{machine_key()}|{','.join(c.key for c in found)}"
     record = _read_cache().get(key)
     if record and record.get("choice") in by_key:
         return by_key[record["choice"]].make(), f"{_summary(record)} (measured on this machine before)"

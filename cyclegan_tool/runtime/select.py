@@ -28,7 +28,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
     measurement is cached (None: no measurement, ONNX Runtime unless one is cached).
     `int8_form`: the model's calibrated int8 file (shipped models), a candidate there too
     unless a precision is asked for. `calibration`: images of a large run to make a
-    checkpoint's int8 form from (`autotune.calibration_from`)."""
+    checkpoint's int8 form from (`derived.calibration_from`)."""
     path = Path(path)
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
     if kind is None:
@@ -48,13 +48,13 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
 
         return TensorRTBackend(path, device=device), f"{path.name}: TensorRT engine -> tensorrt backend"
     if kind == "onnxruntime" and tune_on_cpu:
-        from cyclegan_tool.runtime import autotune
+        from cyclegan_tool.runtime import autotune, derived
 
         # The cache key holds the candidates' names; `variant` adds what they do not say.
         found, variant = autotune.onnx_candidates(path, device, fp32_only=precision == "fp32"), ""
         if int8_form and precision == "auto":
             found += autotune.onnx_candidates(int8_form, device, tag="int8-")
-            variant = f"|int8 {autotune.file_digest(int8_form)[:16]}"
+            variant = f"|int8 {derived.file_digest(int8_form)[:16]}"
         be, how = autotune.choose(found, path, sample, variant=variant)
         if int8_form and getattr(be, "path", None) == int8_form:
             how += f"; the model's int8 form {int8_form.name} (`--precision fp32` for the FP32 graph)"
@@ -64,13 +64,13 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
 
         return OnnxRuntimeBackend(path, device=device), f"{path.name}: ONNX model -> onnxruntime on {where}"
     if tune_on_cpu and precision == "auto":
-        from cyclegan_tool.runtime import autotune
+        from cyclegan_tool.runtime import autotune, derived
 
         found = autotune.torch_candidates(path, device, direction=direction, spec=spec, calibration=calibration)
         int8 = any(c.key.startswith("int8-") for c in found)
         be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}")
-        if int8 and getattr(be, "path", None) == autotune.int8_onnx_path(path, direction, spec):
-            how += f"; {autotune.describe_int8(be.path)} (`--precision fp32` or `bf16` to run without it)"
+        if int8 and getattr(be, "path", None) == derived.int8_onnx_path(path, direction, spec):
+            how += f"; {derived.describe_int8(be.path)} (`--precision fp32` or `bf16` to run without it)"
         return be, f"{path.name}: PyTorch weights on CPU -> {how}"
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
