@@ -89,7 +89,7 @@ def _signed_sum(g: GraphEdit, terms: list[tuple[float, str]], base: str) -> str:
 def _rewrite_winograd(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None) -> None:
     x, y, tag = node.input[0], node.output[0], node.output[0]
     o, c = w.shape[:2]
-    u = np.einsum("ai,ocij,bj->aboc", G, w.astype(np.float64), G)  # [4, 4, O, C]
+    u = (G @ w.astype(np.float64) @ G.T).transpose(2, 3, 0, 1)  # G w G^T per channel pair: [4, 4, O, C]
     # The last row and column of A^T enter with sign -1 only: folded into U (and A^T), half the
     # output transform's subtractions become additions, which runtimes chain more cheaply.
     sign = np.array([1.0, 1.0, 1.0, -1.0])
