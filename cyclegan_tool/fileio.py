@@ -41,6 +41,38 @@ def atomic_write_json(path: str | os.PathLike, obj: object) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
+def touch(path: Path) -> None:
+    """Mark `path` recently used for `prune_lru` (a read-only cache is left as it is)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = ()) -> None:
+    """Remove the least recently used (oldest modified) files matching `pattern` in `folder`
+    until they take at most `limit` bytes; never those in `keep`."""
+    found = []
+    for p in folder.glob(pattern):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        found.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in found)
+    kept = {Path(k).resolve() for k in keep}
+    for _, size, p in sorted(found, key=lambda f: f[0]):
+        if total <= limit:
+            break
+        if p.resolve() in kept:
+            continue
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            continue
+        total -= size
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -109,7 +109,8 @@ def test_a_shape_whose_own_form_fails_keeps_the_form_for_any_shape(model, tmp_pa
 
 
 def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_limit(model, tmp_path):
-    from cyclegan_tool.runtime.ov_compiled import blob_key, prune
+    from cyclegan_tool.fileio import prune_lru
+    from cyclegan_tool.runtime.ov_compiled import blob_key
 
     config = {"INFERENCE_PRECISION_HINT": "f32"}
     key = blob_key(model, config, "1")
@@ -125,8 +126,10 @@ def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_lim
     for i in range(4):
         (folder / f"k{i}.any.blob").write_bytes(b"x" * 100)
         os.utime(folder / f"k{i}.any.blob", (now - 100 + i, now - 100 + i))
-    prune(folder, 250)
+    prune_lru(folder, "*.blob", 250)
     assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob", "k3.any.blob"]
+    prune_lru(folder, "*.blob", 100, keep=(folder / "k2.any.blob",))  # a kept file stays, however old
+    assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob"]
 
 
 def test_a_run_holds_at_most_FIXED_MAX_forms_for_one_shape(model, monkeypatch):

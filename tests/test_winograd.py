@@ -95,3 +95,43 @@ def test_a_new_candidate_is_measured_even_where_a_choice_is_cached(tiny_onnx, tm
     ct.convert(tmp_path / "in", tmp_path / "o2", model=tiny_onnx, on_start=said.append)
     assert "measured now" in said[0] and "measured now" in said[1]
     assert len(json.loads(autotune.cache_path().read_text())) == 2
+
+
+@needs_ov
+def test_checkpoint_after_checkpoint_keeps_the_cached_forms_within_their_limit(tiny_generator, tmp_path,
+                                                                                monkeypatch):
+    """Converting with every epoch's checkpoint must not fill the disk with their derived forms:
+    the least recently used go, the ones in use stay, and a removed one is made again."""
+    import os
+    import time
+
+    import torch
+
+    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=8)
+    state = torch.load(tiny_generator, weights_only=True)
+    epochs = []
+    for i in range(2):  # two checkpoints: same architecture, different weights
+        bumped = {k: v + 0.01 * i if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(bumped, tmp_path / f"{i + 1}_net_G_A.pth")
+        epochs.append(tmp_path / f"{i + 1}_net_G_A.pth")
+
+    def forms():
+        return {p: p.stat().st_size for p in derived.forms_dir().glob("*.onnx")}
+
+    def convert(pth, out):
+        summary = ct.convert(tmp_path / "in", tmp_path / out, model=pth)
+        assert summary.converted == autotune.MIN_IMAGES and not summary.failed
+
+    convert(epochs[0], "o1")
+    first = forms()
+    assert len(first) == 2  # its exported graph and that graph's Winograd form
+    past = time.time() - 100
+    for p in first:
+        os.utime(p, (past, past))
+    monkeypatch.setattr(derived, "FORMS_BYTES", int(1.5 * sum(first.values())))
+    convert(epochs[1], "o2")
+    second = forms()
+    assert sum(second.values()) <= derived.FORMS_BYTES
+    assert len(set(second) - set(first)) == 2 and len(set(first) & set(second)) < 2  # the older went first
+    convert(epochs[0], "o3")  # its removed forms are made again where its cached choice needs them
+    assert sum(forms().values()) <= derived.FORMS_BYTES

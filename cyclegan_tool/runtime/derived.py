@@ -3,9 +3,9 @@ checkpoint's generator as an FP32 ONNX graph, an FP32 graph's Winograd form
 (`export/winograd.py`), and a checkpoint's int8 form calibrated on images of a run.
 
 Each is named by the SHA-256 of the file it comes from (and the direction and architecture
-where a checkpoint holds several), made on first use and reused by later runs; `--backend
-auto` (runtime/autotune.py) measures them like any runtime and keeps one only within its
-fidelity bar.
+where a checkpoint holds several), made on first use and reused by later runs; the least
+recently used go once they pass `FORMS_BYTES`. `--backend auto` (runtime/autotune.py)
+measures them like any runtime and keeps one only within its fidelity bar.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cyclegan_tool.fileio import sha256_file, user_cache_dir
+from cyclegan_tool.fileio import prune_lru, sha256_file, touch, user_cache_dir
 
 # Making a checkpoint's int8 form (calibration, fidelity check, measuring it) costs ~4 s for the
 # shipped horse2zebra weights and ~9 s for ResNet-9 ngf64 on 2 cores, and saves 19-100 ms per
@@ -23,6 +23,9 @@ from cyclegan_tool.fileio import sha256_file, user_cache_dir
 # it (docs/BENCHMARKS.md); larger generators gain from fewer images.
 INT8_MIN_IMAGES = 200
 INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
+# Forms kept, least recently used removed first: 2 GiB holds those of ~15 ResNet-9 ngf64
+# checkpoints (45 MB exported, 80 MB Winograd form, 12 MB int8 form each).
+FORMS_BYTES = 2 << 30
 
 
 def file_digest(path: Path) -> str:
@@ -41,6 +44,20 @@ def forms_dir() -> Path:
     return user_cache_dir() / "onnx"
 
 
+def _kept(out: Path, make: Callable[[], object]) -> Path:
+    """`out`, made by `make()` unless it exists. Using a form marks it recently used; making one
+    removes the least recently used forms past FORMS_BYTES (never `out`): a user who converts
+    with checkpoint after checkpoint does not fill the disk, and a removed form is made again
+    when its checkpoint comes back."""
+    if out.is_file():
+        touch(out)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    make()
+    prune_lru(out.parent, "*.onnx", FORMS_BYTES, keep=(out,))
+    return out
+
+
 def exported_onnx(path: Path, direction: str | None, spec) -> Path:
     """A checkpoint's generator as an FP32 ONNX file in the cache, exported on first use. Its
     fidelity is not assumed: `autotune.measure` compares it with PyTorch FP32 like any candidate."""
@@ -48,10 +65,8 @@ def exported_onnx(path: Path, direction: str | None, spec) -> Path:
     from cyclegan_tool.export.onnx_export import export_onnx
 
     out = forms_dir() / f"{file_digest(path)[:24]}-{direction or 'default'}-{_spec_tag(spec)}.onnx"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False)
-    return out
+    return _kept(out, lambda: export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out,
+                                          check=False))
 
 
 def winograd_onnx(src: Path) -> Path:
@@ -61,7 +76,8 @@ def winograd_onnx(src: Path) -> Path:
     from cyclegan_tool.export.winograd import FORM_VERSION, rewrite
 
     out = forms_dir() / f"{file_digest(src)[:24]}.winograd{FORM_VERSION}.onnx"
-    if not out.is_file():
+
+    def make() -> None:
         import onnx
 
         from cyclegan_tool.export.onnx_export import save_model
@@ -69,9 +85,9 @@ def winograd_onnx(src: Path) -> Path:
         model, counts = rewrite(onnx.load(str(src)))
         if not counts["winograd"]:
             raise BackendError(f"{src}: no FP32 3x3 convolution to compute by Winograd")
-        out.parent.mkdir(parents=True, exist_ok=True)
         save_model(model, out)
-    return out
+
+    return _kept(out, make)
 
 
 def int8_onnx_path(path: Path, direction: str | None, spec) -> Path:
@@ -87,13 +103,11 @@ def calibrated_int8(path: Path, direction: str | None, spec, calibration: list[P
     from cyclegan_tool import checkpoints
     from cyclegan_tool.export.onnx_export import export_onnx
 
-    if not out.is_file():
-        if not calibration:
-            raise FileNotFoundError(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out, check=False,
-                    int8_calibration=list(calibration), calib_count=len(calibration), int8_min_psnr=min_psnr)
-    return out
+    if not out.is_file() and not calibration:
+        raise FileNotFoundError(out)
+    return _kept(out, lambda: export_onnx(checkpoints.load_generator(path, direction=direction, spec=spec), out,
+                                          check=False, int8_calibration=list(calibration),
+                                          calib_count=len(calibration), int8_min_psnr=min_psnr))
 
 
 def describe_int8(path: Path) -> str:

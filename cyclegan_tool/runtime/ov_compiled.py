@@ -132,32 +132,12 @@ class CompiledForms:
         return compiled
 
     def _store(self, compiled, blob: Path) -> None:
-        from cyclegan_tool.fileio import atomic_write
+        from cyclegan_tool.fileio import atomic_write, prune_lru
 
         try:
             data = compiled.export_model()
             data = data.getvalue() if hasattr(data, "getvalue") else bytes(data)
             atomic_write(blob, lambda f: f.write(data))
-            prune(self.folder, CACHE_BYTES)
+            prune_lru(self.folder, "*.blob", CACHE_BYTES)
         except Exception:  # a full or read-only cache only costs compiling again next time
             pass
-
-
-def prune(folder: Path, limit: int) -> None:
-    """Remove the least recently used blobs in `folder` until they take at most `limit` bytes."""
-    blobs = []
-    for p in folder.glob("*.blob"):
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        blobs.append((st.st_mtime, st.st_size, p))
-    total = sum(size for _, size, _ in blobs)
-    for _, size, p in sorted(blobs, key=lambda b: b[0]):
-        if total <= limit:
-            break
-        try:
-            p.unlink(missing_ok=True)
-        except OSError:
-            continue
-        total -= size
