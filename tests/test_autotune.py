@@ -330,3 +330,15 @@ def test_cpus_that_share_a_brand_name_are_different_machines(tmp_path, monkeypat
     assert keys["25"] != keys["26"]
     monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "missing"))
     assert devices.cpu_model() == "cpu"
+
+
+@pytest.mark.parametrize("model", ["tiny_onnx", "tiny_generator"])
+def test_without_openvino_the_start_line_says_how_to_get_it(model, request, tmp_path, monkeypatch):
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    monkeypatch.setattr(autotune, "_openvino_version", lambda: None)
+    said = convert(tmp_path / "in", tmp_path / "out", request.getfixturevalue(model))
+    assert "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)" in said
+    if importlib.util.find_spec("openvino") is not None:
+        monkeypatch.undo()
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        assert "pip install openvino" not in convert(tmp_path / "in", tmp_path / "out2", request.getfixturevalue(model))

@@ -113,6 +113,13 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
     return found
 
 
+def openvino_hint() -> str:
+    """For the reason line where OpenVINO is missing: the CPU forms that win here need it."""
+    if _openvino_version():
+        return ""
+    return "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)"
+
+
 def _openvino_version() -> str | None:
     try:
         import openvino

@@ -58,7 +58,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         be, how = autotune.choose(found, path, sample, variant=variant)
         if int8_form and getattr(be, "path", None) == int8_form:
             how += f"; the model's int8 form {int8_form.name} (`--precision fp32` for the FP32 graph)"
-        return be, f"{path.name}: ONNX model on CPU -> {how}"
+        return be, f"{path.name}: ONNX model on CPU -> {how}{autotune.openvino_hint()}"
     if kind == "onnxruntime":
         from cyclegan_tool.runtime.ort_backend import OnnxRuntimeBackend
 
@@ -71,7 +71,7 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         be, how = autotune.choose(found, path, sample, variant=f"|{direction or 'default'}|{spec}")
         if int8 and getattr(be, "path", None) == derived.int8_onnx_path(path, direction, spec):
             how += f"; {derived.describe_int8(be.path)} (`--precision fp32` or `bf16` to run without it)"
-        return be, f"{path.name}: PyTorch weights on CPU -> {how}"
+        return be, f"{path.name}: PyTorch weights on CPU -> {how}{autotune.openvino_hint()}"
     from cyclegan_tool.runtime.torch_backend import TorchBackend
 
     return (TorchBackend(path, device=device, precision=precision, direction=direction, spec=spec),
