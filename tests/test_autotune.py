@@ -335,7 +335,7 @@ def test_cpus_that_share_a_brand_name_are_different_machines(tmp_path, monkeypat
 @pytest.mark.parametrize("model", ["tiny_onnx", "tiny_generator"])
 def test_without_openvino_the_start_line_says_how_to_get_it(model, request, tmp_path, monkeypatch):
     write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
-    monkeypatch.setattr(autotune, "_openvino_version", lambda: None)
+    monkeypatch.setattr(autotune, "openvino_version", lambda: None)
     said = convert(tmp_path / "in", tmp_path / "out", request.getfixturevalue(model))
     assert "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)" in said
     if importlib.util.find_spec("openvino") is not None:

@@ -7,14 +7,14 @@ import time
 
 import click
 
-from cyclegan_tool.runtime.select import BACKENDS
+from cyclegan_tool.runtime.select import BACKENDS, PRECISIONS
 
 
 @click.command()
 @click.argument("model")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp16", "fp32"]), default="auto")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto")
 @click.option("--size", "sizes", multiple=True, default=["256"], show_default=True,
               help="HxW or N (square); repeatable.")
 @click.option("--batch", type=int, default=1, show_default=True)

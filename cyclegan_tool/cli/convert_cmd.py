@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cyclegan_tool.runtime.select import BACKENDS
+from cyclegan_tool.runtime.select import BACKENDS, PRECISIONS
 
 from cyclegan_tool.cli.options import options_from
 from cyclegan_tool.errors import ConfigError
@@ -34,10 +34,10 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
               show_default=True, help="Inference backend; auto picks it from the file and the machine (an ONNX model on a CPU: "
                    "the runtime measured fastest here, within 35 dB of ONNX Runtime FP32).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["auto", "fp16", "fp32", "bf16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto = fp16 on CUDA (PyTorch); on a CPU the setting measured fastest here within 35 dB of "
                    "fp32: bf16 where the CPU has AVX512-BF16 or AMX, a shipped model's int8 form. fp32: FP32 "
-                   "arithmetic only.")
+                   "arithmetic only. bf16: PyTorch autocast (checkpoints) or OpenVINO (ONNX models) on a CPU.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint.")
 @click.option("--devices", help="Several devices, e.g. 0,1 (GPUs) or cpu,cpu: one process per device, files "
               "split between them.")

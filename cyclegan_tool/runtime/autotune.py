@@ -62,7 +62,7 @@ def onnx_candidates(path: Path | Callable[[], Path], device: str, tag: str = "",
     file = path if callable(path) else (lambda: path)
     bf16 = cpu_has_native_bf16() and not fp32_only
     found = [Candidate(f"{tag}onnxruntime", lambda: OnnxRuntimeBackend(file(), device=device))]
-    if _openvino_version():
+    if openvino_version():
         from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
         found.append(Candidate(f"{tag}openvino-fp32", lambda: OpenVINOBackend(file(), device=device)))
@@ -98,12 +98,12 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
     found = [Candidate("pytorch-fp32", lambda: TorchBackend(path, precision="fp32", **kwargs))]
     if cpu_has_native_bf16():
         found.append(Candidate("pytorch-bf16", lambda: TorchBackend(path, precision="bf16", **kwargs)))
-        if _openvino_version():
+        if openvino_version():
             from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
             found.append(Candidate("onnx-openvino-bf16", lambda: OpenVINOBackend(
                 derived.exported_onnx(path, direction, spec), device=device, compute="bf16")))
-    if _openvino_version():
+    if openvino_version():
         found.append(winograd_candidate(lambda: derived.exported_onnx(path, direction, spec), device,
                                         cpu_has_native_bf16(), tag="onnx-"))
     int8 = derived.int8_onnx_path(path, direction, spec)
@@ -115,12 +115,12 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
 
 def openvino_hint() -> str:
     """For the reason line where OpenVINO is missing: the CPU forms that win here need it."""
-    if _openvino_version():
+    if openvino_version():
         return ""
     return "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)"
 
 
-def _openvino_version() -> str | None:
+def openvino_version() -> str | None:
     try:
         import openvino
     except ImportError:
@@ -134,7 +134,7 @@ def machine_key() -> str:
     from cyclegan_tool.devices import cpu_has_native_bf16, cpu_model
 
     return (f"{cpu_model()}|{os.cpu_count()} cpus|bf16 {cpu_has_native_bf16()}|onnxruntime {onnxruntime.__version__}"
-            f"|openvino {_openvino_version()}|torch {torch.__version__}")
+            f"|openvino {openvino_version()}|torch {torch.__version__}")
 
 
 def cache_path() -> Path:

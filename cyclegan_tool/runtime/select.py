@@ -13,6 +13,7 @@ from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.runtime.base import Backend
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "pytorch")
+PRECISIONS = ("auto", "fp16", "fp32", "bf16")  # bf16: PyTorch autocast on CPUs with native bf16
 KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime",
                   ".pt": "pytorch", ".pth": "pytorch"}
 
@@ -35,6 +36,8 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         raise ConfigError(f"{path}: unknown model type '{path.suffix}' (use .plan, .onnx, .pt or .pth)")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
     if backend == "openvino" and kind == "onnxruntime":  # the other runtime for ONNX files, CPU only
         from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
@@ -47,6 +50,15 @@ def make_backend(path: str | Path, *, backend: str = "auto", device: str = "auto
         from cyclegan_tool.runtime.trt_backend import TensorRTBackend
 
         return TensorRTBackend(path, device=device), f"{path.name}: TensorRT engine -> tensorrt backend"
+    if kind == "onnxruntime" and tune_on_cpu and precision == "bf16":  # on a CPU, bf16 arithmetic is OpenVINO's
+        from cyclegan_tool.runtime import autotune
+
+        if not autotune.openvino_version():
+            raise ConfigError(f"{path.name}: --precision bf16 for an ONNX model needs OpenVINO (pip install openvino)")
+        from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+        return (OpenVINOBackend(path, device=device, compute="bf16"),
+                f"{path.name}: ONNX model -> openvino computing in bf16 on CPU (asked for)")
     if kind == "onnxruntime" and tune_on_cpu:
         from cyclegan_tool.runtime import autotune, derived
 
