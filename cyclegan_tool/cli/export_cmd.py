@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from cyclegan_tool.export.trt_libs import LIBRARIES
+
 
 def _size(path: Path) -> str:
     n = path.stat().st_size
@@ -34,7 +36,7 @@ def _size(path: Path) -> str:
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--no-check", is_flag=True, help="Skip the ONNX Runtime vs. PyTorch parity check.")
 @click.option("--engine", type=click.Path(dir_okay=False), help="Also build a TensorRT engine (.plan).")
-@click.option("--trt", type=click.Choice(["auto", "tensorrt", "rtx"]), default="auto", show_default=True,
+@click.option("--trt", type=click.Choice(["auto", *LIBRARIES]), default="auto", show_default=True,
               help="Engine library: TensorRT, or TensorRT for RTX (builds without a GPU).")
 @click.option("--min-shape", default=None, help="Profile minimum NxCxHxW  [default: 1xCx64x64, C: the model's]")
 @click.option("--opt-shape", default=None, help="Profile optimum NxCxHxW  [default: 4xCx256x256]")
