@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -104,13 +104,15 @@ def backend_line(model: str, backend: str = "auto") -> str:
     return describe(model, backend=backend)["how"]
 
 
-def run(state: GuiState, cancel: threading.Event) -> Iterator[Progress | Summary]:
-    """The conversion the window starts, as events: `cyclegan_tool.convert_events`, as the CLI."""
+def run(state: GuiState, cancel: threading.Event,
+        on_start: Callable[[str], None] | None = None) -> Iterator[Progress | Summary]:
+    """The conversion the window starts, as events: `cyclegan_tool.convert_events`, as the CLI;
+    `on_start` gets the CLI's start line (which backend runs, and why)."""
     from cyclegan_tool.api import convert_events
 
     state.require()
     yield from convert_events(state.inputs, state.output, model=state.model, options=state.options(),
-                              backend=state.backend, cancel=cancel, nest_folders=True)
+                              backend=state.backend, cancel=cancel, nest_folders=True, on_start=on_start)
 
 
 def error_text(e: BaseException) -> tuple[str, str]:

@@ -270,12 +270,13 @@ class MainWindow(QMainWindow):
         self.failures.clear()
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(0)
-        self.status.setText(f"0 / {total}")
+        self.status.setText(f"0 / {total}  preparing the model (a first run on this machine measures the runtimes)")
         self.summary = None
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.open_button.setEnabled(False)
         self.worker = ConvertWorker(logic.GuiState(**vars(state)))
+        self.worker.started.connect(self.on_started)
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
@@ -285,6 +286,11 @@ class MainWindow(QMainWindow):
         if self.worker:
             self.worker.cancel()
             self.status.setText(self.status.text() + " - cancelling after the current image")
+
+    def on_started(self, line: str) -> None:
+        """The backend the run chose, and why (the CLI's start line)."""
+        self.backend_info.setText(line)
+        self.backend_info.setToolTip(line)
 
     def on_progress(self, ev) -> None:
         self.progress.setValue(ev.done)

@@ -11,6 +11,7 @@ from cyclegan_tool.runtime import Summary
 
 
 class ConvertWorker(QObject):
+    started = Signal(str)  # the start line: which backend runs the model, and why
     progress = Signal(object)  # runtime.Progress
     finished = Signal(object)  # runtime.Summary
     failed = Signal(str, str)  # message, details
@@ -25,7 +26,7 @@ class ConvertWorker(QObject):
 
     def run(self) -> None:
         try:
-            for event in run(self.state, self.cancel_event):
+            for event in run(self.state, self.cancel_event, on_start=self.started.emit):
                 if isinstance(event, Summary):
                     self.finished.emit(event)
                 else:
