@@ -301,3 +301,36 @@ def test_spread_sample_covers_the_sorted_folder(tmp_path):
             Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "f" / f"{cls}_{i}.png")
     assert [p.name[0] for p in image_files(tmp_path / "f", limit=4, spread=True)] == list("abcd")
     assert [p.name[0] for p in image_files(tmp_path / "f", limit=4)] == list("aaaa")  # --limit: the first N
+
+
+def test_a_reference_results_folder_is_scored_on_its_outputs_only(tmp_path, standin):
+    """The reference test.py writes each input (NAME_real.png) beside its output (NAME_fake.png):
+    scoring the whole folder would mix the source domain into the fakes."""
+    import shutil
+
+    import cyclegan_tool as ct
+
+    write_domain(tmp_path / "src", 6, (40, 40), (1.0, 0.3, 0.3), seed=1)
+    write_domain(tmp_path / "out", 6, (40, 40), (0.3, 0.3, 1.0), seed=3)
+    write_domain(tmp_path / "real", 7, (40, 40), (0.3, 0.3, 1.0), seed=2)
+    results = tmp_path / "results" / "images"
+    results.mkdir(parents=True)
+    for i, (a, b) in enumerate(zip(sorted((tmp_path / "src").iterdir()), sorted((tmp_path / "out").iterdir()))):
+        shutil.copy(a, results / f"n{i:03d}_real{a.suffix}")
+        shutil.copy(b, results / f"n{i:03d}_fake{b.suffix}")
+    auto = ct.evaluate(fake=results, real=tmp_path / "real", cache_dir=None).results[0]
+    outputs_only = ct.evaluate(fake=tmp_path / "out", real=tmp_path / "real", cache_dir=None).results[0]
+    assert auto.n_fake == 6 and auto.fid == pytest.approx(outputs_only.fid)
+    assert auto.skipped == ["6 *_real images of the reference test.py (inputs and other visuals) left out: "
+                            "scoring its *_fake outputs only (--fake-glob to choose)"]
+    mixed = ct.evaluate(fake=results, real=tmp_path / "real", cache_dir=None, fake_pattern="*.png").results[0]
+    assert mixed.n_fake == 12 and not mixed.skipped  # a pattern is the user's choice
+    # A cycle_gan model's results hold both directions: which is meant cannot be guessed.
+    for p in list(results.iterdir()):
+        p.rename(p.with_name(p.name.replace("_real", "_real_A").replace("_fake", "_fake_B")))
+    shutil.copy(next(results.glob("*_fake_B.*")), results / "n000_fake_A.png")
+    with pytest.raises(DataError, match=r"images: holds the reference test.py's outputs of both directions"):
+        ct.evaluate(fake=results, real=tmp_path / "real", cache_dir=None)
+    result = CliRunner().invoke(cli, ["evaluate", "--fake", str(results), "--real", str(tmp_path / "real"),
+                                      "--fake-glob", "*_fake_B.*", "--no-cache"])
+    assert result.exit_code == 0 and "(6 fake vs 7 real images)" in result.output, result.output

@@ -49,6 +49,35 @@ def default_cache_dir() -> Path:
     return user_cache_dir() / "fid"
 
 
+# The reference implementation's test.py writes every visual of a model into one folder as
+# NAME_<visual>.png: `test` models real and fake, `cycle_gan` models real_A, fake_B, rec_A,
+# idt_B and the other direction's four.
+REFERENCE_VISUALS = ("real", "fake", "real_A", "real_B", "fake_A", "fake_B", "rec_A", "rec_B", "idt_A", "idt_B")
+
+
+def reference_results(folder: str | os.PathLike) -> tuple[str | None, str | None]:
+    """For a `--fake` folder given without a pattern: where it is a reference test.py results
+    folder (its inputs beside its outputs), the pattern of the outputs to score and a note on
+    what is left out; (None, None) for any other folder. Both directions' outputs in one
+    folder are a DataError: which one is meant cannot be guessed."""
+    counts: dict[str, int] = {}
+    for p in list_images(Path(folder)):
+        visual = next((v for v in sorted(REFERENCE_VISUALS, key=len, reverse=True) if p.stem.endswith(f"_{v}")), None)
+        if visual is None:
+            return None, None  # any other file: not such a folder
+        counts[visual] = counts.get(visual, 0) + 1
+    fakes = [v for v in ("fake", "fake_B", "fake_A") if v in counts]
+    if len(counts) < 2 or not fakes:
+        return None, None
+    if len(fakes) > 1:
+        raise DataError(f"{folder}: holds the reference test.py's outputs of both directions beside their inputs "
+                        f"(*_fake_B and *_fake_A); score one with --fake-glob '*_fake_B.*' (A -> B) or "
+                        f"'*_fake_A.*' (B -> A)")
+    left = ", ".join(f"{n} *_{v}" for v, n in sorted(counts.items()) if v != fakes[0])
+    return f"*_{fakes[0]}.*", (f"{left} images of the reference test.py (inputs and other visuals) left out: "
+                               f"scoring its *_{fakes[0]} outputs only (--fake-glob to choose)")
+
+
 def image_files(folder: str | os.PathLike, *, pattern: str | None = None, limit: int | None = None,
                 spread: bool = False) -> list[Path]:
     """The images a metric reads from `folder` (recursively, sorted; `pattern` is a glob on names):

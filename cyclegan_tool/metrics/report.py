@@ -14,7 +14,8 @@ from pathlib import Path
 
 from cyclegan_tool.errors import CycleGANError, DataError
 from cyclegan_tool.metrics.features import PROTOCOL, PROTOCOL_ID, FeatureExtractor
-from cyclegan_tool.metrics.folders import FolderFeatures, default_cache_dir, folder_features, image_files
+from cyclegan_tool.metrics.folders import (FolderFeatures, default_cache_dir, folder_features, image_files,
+                                           reference_results)
 from cyclegan_tool.metrics.stats import fid_from_features, kid_from_features
 
 
@@ -94,9 +95,11 @@ def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, 
     for label, direction, given, real in pairs:
         real_feats = folder_features(real, extractor, cache_dir=cache, progress=_stage(progress, f"{label} real"))
         if label == "folders":
-            fake_feats = folder_features(given, extractor, pattern=fake_pattern, limit=limit, spread=spread,
+            pattern, note = (fake_pattern, None) if fake_pattern else reference_results(given)
+            fake_feats = folder_features(given, extractor, pattern=pattern, limit=limit, spread=spread,
                                          progress=_stage(progress, "fake"))
-            results.append(compare(fake_feats, real_feats, label))
+            result = compare(fake_feats, real_feats, label)
+            results.append(MetricResult(**{**asdict(result), "skipped": [note] + result.skipped}) if note else result)
             continue
         files = image_files(given, pattern=fake_pattern, limit=limit, spread=spread)
         with tempfile.TemporaryDirectory(prefix="cyclegan-eval-") as tmp:
