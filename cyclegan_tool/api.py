@@ -195,9 +195,7 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
         obj = checkpoints.read(source)
         if checkpoints.is_tool_checkpoint(obj):
             raise ConfigError("--netG/--ngf/--norm are for plain .pth files; a training checkpoint says its own")
-        from cyclegan_tool.models.layout import infer_generator_spec
-
-        base = infer_generator_spec(obj)
+        base = checkpoints.generator_spec_of(source, obj)
         spec = replace(base, **{k: v for k, v in (("name", netG), ("ngf", ngf), ("norm", norm)) if v})
     if source.suffix.lower() == ".onnx":  # one of our FP32 exports: its weights, e.g. for an int8 form
         from cyclegan_tool.weights import load_onnx_generator

@@ -126,7 +126,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
         state = strip_prefix(obj)
         if not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CheckpointError(f"{path}: neither a cyclegan-tool checkpoint nor a plain state_dict")
-        spec = spec or infer_generator_spec(state)
+        spec = spec or generator_spec_of(path, state)
         direction = _reference_direction(path, direction)
         origin, epoch = "reference", None
     net = build_generator(spec)
@@ -134,6 +134,24 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     net.eval()
     return LoadedGenerator(net=net, spec=spec, direction=direction, source=path,
                            source_sha256=sha256_file(path), origin=origin, epoch=epoch)
+
+
+def generator_spec_of(path: Path, state: dict) -> GeneratorSpec:
+    """The generator architecture of a plain state_dict; a discriminator's file (the reference
+    saves them beside the generators) or any other layout is a one-line error naming `path`."""
+    from cyclegan_tool.models.layout import infer_discriminator_spec
+
+    try:
+        return infer_generator_spec(state)
+    except CheckpointError as gen_error:
+        try:
+            disc = infer_discriminator_spec(state)
+        except CheckpointError:
+            raise CheckpointError(f"{path}: {gen_error}") from None
+        sibling = path.with_name(path.name.replace("_net_D", "_net_G"))
+        hint = f" ({sibling.name} is beside it)" if sibling != path and sibling.is_file() else ""
+        raise CheckpointError(f"{path}: a discriminator's weights ({disc.name}, reference layout), not a generator's; "
+                              f"give the generator's file, e.g. latest_net_G_A.pth{hint}") from None
 
 
 def describe(path: str | os.PathLike) -> dict:

@@ -314,3 +314,19 @@ def test_an_unknown_precision_is_refused_by_the_api_and_the_bench_takes_bf16(tin
     monkeypatch.setattr(autotune, "openvino_version", lambda: None)
     with pytest.raises(ConfigError, match="tiny.onnx: --precision bf16 for an ONNX model needs OpenVINO"):
         ct.load_model(tiny_onnx, precision="bf16")
+
+
+def test_a_discriminators_file_given_as_a_generator_says_so(tmp_path):
+    """The reference saves latest_net_D_A.pth beside latest_net_G_A.pth: the wrong pick is one line."""
+    from cyclegan_tool.models import DiscriminatorSpec, build_discriminator
+
+    torch.save(build_discriminator(DiscriminatorSpec()).state_dict(), tmp_path / "latest_net_D_A.pth")
+    (tmp_path / "in").mkdir()
+    save(tmp_path / "in" / "a.png", rgb(16, 16))
+    res = run_cli("convert", "--checkpoint", tmp_path / "latest_net_D_A.pth", tmp_path / "in", tmp_path / "out")
+    one_line_error(res, "latest_net_D_A.pth: a discriminator's weights (basic, reference layout), not a generator's")
+    torch.save({}, tmp_path / "latest_net_G_A.pth")  # beside it: named in the hint
+    res = run_cli("export", tmp_path / "latest_net_D_A.pth", "-o", tmp_path / "d.onnx")
+    one_line_error(res, "latest_net_D_A.pth: a discriminator's", "(latest_net_G_A.pth is beside it)")
+    res = run_cli("export", tmp_path / "latest_net_D_A.pth", "--ngf", "32", "-o", tmp_path / "d.onnx")
+    one_line_error(res, "latest_net_D_A.pth: a discriminator's")
