@@ -49,9 +49,13 @@ def touch(path: Path) -> None:
         pass
 
 
-def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = ()) -> None:
+def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (), min_age_s: float = 0) -> None:
     """Remove the least recently used (oldest modified) files matching `pattern` in `folder`
-    until they take at most `limit` bytes; never those in `keep`."""
+    until they take at most `limit` bytes; never those in `keep` or modified in the last
+    `min_age_s` seconds."""
+    import time
+
+    recent = time.time() - min_age_s
     found = []
     for p in folder.glob(pattern):
         try:
@@ -61,10 +65,10 @@ def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (
         found.append((st.st_mtime, st.st_size, p))
     total = sum(size for _, size, _ in found)
     kept = {Path(k).resolve() for k in keep}
-    for _, size, p in sorted(found, key=lambda f: f[0]):
+    for mtime, size, p in sorted(found, key=lambda f: f[0]):
         if total <= limit:
             break
-        if p.resolve() in kept:
+        if p.resolve() in kept or (min_age_s and mtime > recent):
             continue
         try:
             p.unlink(missing_ok=True)

@@ -130,6 +130,10 @@ def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_lim
     assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob", "k3.any.blob"]
     prune_lru(folder, "*.blob", 100, keep=(folder / "k2.any.blob",))  # a kept file stays, however old
     assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob"]
+    prune_lru(folder, "*.blob", 0, min_age_s=1000)  # used within the last min_age_s: stays
+    assert [p.name for p in folder.glob("*.blob")] == ["k2.any.blob"]
+    prune_lru(folder, "*.blob", 0, min_age_s=10)
+    assert not list(folder.glob("*.blob"))
 
 
 def test_a_run_holds_at_most_FIXED_MAX_forms_for_one_shape(model, monkeypatch):

@@ -125,7 +125,7 @@ def test_checkpoint_after_checkpoint_keeps_the_cached_forms_within_their_limit(t
     convert(epochs[0], "o1")
     first = forms()
     assert len(first) == 2  # its exported graph and that graph's Winograd form
-    past = time.time() - 100
+    past = time.time() - 2 * derived.IN_USE_S
     for p in first:
         os.utime(p, (past, past))
     monkeypatch.setattr(derived, "FORMS_BYTES", int(1.5 * sum(first.values())))

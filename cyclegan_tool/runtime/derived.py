@@ -26,6 +26,7 @@ INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
 # Forms kept, least recently used removed first: 2 GiB holds those of ~15 ResNet-9 ngf64
 # checkpoints (45 MB exported, 80 MB Winograd form, 12 MB int8 form each).
 FORMS_BYTES = 2 << 30
+IN_USE_S = 120  # a form used this recently is not removed
 
 
 def file_digest(path: Path) -> str:
@@ -46,15 +47,16 @@ def forms_dir() -> Path:
 
 def _kept(out: Path, make: Callable[[], object]) -> Path:
     """`out`, made by `make()` unless it exists. Using a form marks it recently used; making one
-    removes the least recently used forms past FORMS_BYTES (never `out`): a user who converts
-    with checkpoint after checkpoint does not fill the disk, and a removed form is made again
-    when its checkpoint comes back."""
+    removes the least recently used forms past FORMS_BYTES (never one used in the last
+    IN_USE_S seconds: the run's other forms, or another process's): a user who converts with
+    checkpoint after checkpoint does not fill the disk, and a removed form is made again when
+    its checkpoint comes back."""
     if out.is_file():
         touch(out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     make()
-    prune_lru(out.parent, "*.onnx", FORMS_BYTES, keep=(out,))
+    prune_lru(out.parent, "*.onnx", FORMS_BYTES, keep=(out,), min_age_s=IN_USE_S)
     return out
 
 
