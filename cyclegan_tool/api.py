@@ -38,9 +38,15 @@ def shipped_models() -> list[str]:
     return list(zoo.catalogue())
 
 
-def resolve_model(model: PathLike) -> ResolvedModel:
-    """A path, or a shipped model's name, -> the file to run and its defaults."""
+def resolve_model(model: PathLike, direction: str | None = None) -> ResolvedModel:
+    """A path, or a shipped model's name, -> the file to run and its defaults. A training run's
+    folder (ours or the reference's) stands for its latest checkpoint (`checkpoints.in_folder`;
+    `direction` picks between the reference's two generator files)."""
     path = Path(model)
+    if path.is_dir():
+        from cyclegan_tool import checkpoints
+
+        return ResolvedModel(checkpoints.in_folder(path, direction))
     if path.exists() or path.suffix:
         return ResolvedModel(path)
     from cyclegan_tool import zoo
@@ -76,7 +82,7 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
 
     from cyclegan_tool.runtime.multi import convert_on_devices, parse_devices, shard_from_env
 
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, direction)
     opts = convert_options(resolved, options, **overrides)
     if devices:
         targets = parse_devices(devices)
@@ -150,7 +156,7 @@ def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", 
     """
     from cyclegan_tool.runtime import make_backend
 
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, direction)
     be, _ = make_backend(resolved.path, backend=backend, device=device, precision=precision,
                          direction=direction, int8_form=resolved.int8)
     return be.open()
@@ -189,7 +195,7 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
     if int8 and engine:
         raise ConfigError("--int8 makes an ONNX model for the CPU runtimes; engines are built FP16 or FP32")
     t0 = time.perf_counter()
-    source = resolve_model(checkpoint).path  # a shipped model's name -> its ONNX file
+    source = resolve_model(checkpoint, direction).path  # a shipped model's name -> its ONNX file
     spec = None
     if netG or ngf or norm:
         obj = checkpoints.read(source)
@@ -333,6 +339,8 @@ def _directions_of(model: PathLike) -> tuple[bool, str]:
     info = describe_artifact(str(resolved.path))
     if info.get("kind") == "cyclegan-tool training checkpoint":
         return True, "a2b"
+    if Path(model).is_dir() and resolve_model(model, "b2a").path != resolved.path:
+        return True, "a2b"  # a reference run's folder with both generators: each direction its own file
     if resolved.path.name.endswith("net_G_B.pth"):
         return False, "b2a"
     return False, info.get("direction") or "a2b"

@@ -104,6 +104,19 @@ def _reference_direction(path: Path, direction: str | None) -> str:
     return direction or "a2b"
 
 
+def in_folder(folder: Path, direction: str | None = None) -> Path:
+    """The checkpoint a training run's folder stands for: our `latest.pt`, else the reference's
+    latest generator for `direction` (`latest_net_G_A.pth` a2b, `latest_net_G_B.pth` b2a), else
+    its single `latest_net_G.pth` (as the published pretrained models are downloaded)."""
+    reference = {"a2b": ["latest_net_G_A.pth"], "b2a": ["latest_net_G_B.pth"]}.get(
+        direction or "", ["latest_net_G_A.pth", "latest_net_G_B.pth"])
+    names = ["latest.pt", *reference, "latest_net_G.pth"]
+    found = next((folder / n for n in names if (folder / n).is_file()), None)
+    if found is None:
+        raise CheckpointError(f"{folder}: a folder without a generator checkpoint (looked for {', '.join(names)})")
+    return found
+
+
 def load_generator(path: str | os.PathLike, *, direction: str | None = None,
                    spec: GeneratorSpec | None = None) -> LoadedGenerator:
     """Load one generator, in eval mode on the CPU, from any supported file.

@@ -284,3 +284,40 @@ def test_devices_fan_out_to_processes_and_merge(tmp_path, tiny_onnx):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"img_{i:03d}.png" for i in range(7)]
     with pytest.raises(Exception, match="no GPU 7"):
         ct.convert(tmp_path / "in", tmp_path / "o2", model=tiny_onnx, devices="7")
+
+
+def test_a_training_runs_folder_stands_for_its_latest_generator(tmp_path, tiny_generator):
+    """`--checkpoint checkpoints/NAME` as the reference's test.py takes `--name NAME`: the latest
+    generator for the direction, named on the start line; a folder without one is one line."""
+    import shutil
+
+    import cyclegan_tool as ct
+    from conftest import write_domain
+
+    run = tmp_path / "checkpoints" / "h2z"
+    run.mkdir(parents=True)
+    state = torch.load(tiny_generator, weights_only=True)
+    torch.save(state, run / "latest_net_G_A.pth")
+    torch.save({k: -v if v.is_floating_point() else v for k, v in state.items()}, run / "latest_net_G_B.pth")
+    torch.save(state, run / "5_net_G_A.pth")
+    write_domain(tmp_path / "in", 2, (24, 20), (0.7, 0.4, 0.2), seed=3)
+    said = {}
+    for direction in ("a2b", "b2a"):
+        ct.convert(tmp_path / "in", tmp_path / direction, model=run, direction=direction, format="png",
+                   on_start=lambda line, d=direction: said.setdefault(d, line))
+        own = tmp_path / f"{direction}_file"
+        ct.convert(tmp_path / "in", own, model=run / f"latest_net_G_{direction[0].upper()}.pth", format="png")
+        for p in own.glob("*.png"):
+            assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(tmp_path / direction / p.name)))
+    assert said["a2b"].startswith("latest_net_G_A.pth:") and said["b2a"].startswith("latest_net_G_B.pth:")
+    assert ct.describe_model(run)["artifact"]["file"].endswith("latest_net_G_A.pth")
+    shutil.copy(run / "latest_net_G_A.pth", tmp_path / "pretrained_latest_net_G.pth")
+    single = tmp_path / "horse2zebra_pretrained"  # how the published models are downloaded
+    single.mkdir()
+    (tmp_path / "pretrained_latest_net_G.pth").rename(single / "latest_net_G.pth")
+    res = CliRunner().invoke(cli, ["convert", "--checkpoint", str(single), str(tmp_path / "in"), str(tmp_path / "o")])
+    assert res.exit_code == 0 and "latest_net_G.pth: PyTorch weights" in res.output, res.output
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(cli, ["convert", "--checkpoint", str(tmp_path / "empty"), str(tmp_path / "in"),
+                                   str(tmp_path / "o2")])
+    assert res.exit_code == 1 and "empty: a folder without a generator checkpoint (looked for latest.pt" in res.output

@@ -232,6 +232,16 @@ def test_evaluate_both_directions_of_a_checkpoint(tmp_path, dataroot, standin):
     report = ct.evaluate(model=run / "latest.pt", dataroot=dataroot, cache_dir=None)
     assert [r.label for r in report.results] == ["a2b", "b2a"]
     assert [(r.n_fake, r.n_real) for r in report.results] == [(3, 4), (4, 3)]
+    # The run's folder stands for latest.pt; the reference's two generator files, each for its direction.
+    assert [r.kid for r in ct.evaluate(model=run, dataroot=dataroot, cache_dir=None).results] == [
+        r.kid for r in report.results]
+    reference = tmp_path / "reference_run"
+    reference.mkdir()
+    for name in ("latest_net_G_A.pth", "latest_net_G_B.pth"):
+        (reference / name).write_bytes((run / name).read_bytes())
+    again = ct.evaluate(model=reference, dataroot=dataroot, cache_dir=None).results
+    assert [r.label for r in again] == ["a2b", "b2a"]
+    assert [r.kid for r in again] == pytest.approx([r.kid for r in report.results], rel=1e-4, abs=1e-6)
 
 
 @pytest.mark.eval

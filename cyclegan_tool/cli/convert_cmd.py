@@ -28,7 +28,8 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 @click.argument("out", metavar="OUT", type=click.Path())
 @click.option("--engine", type=click.Path(dir_okay=False), help="TensorRT engine (.plan with its .plan.json).")
 @click.option("--onnx", type=click.Path(dir_okay=False), help="ONNX model from `cyclegan-tool export`.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Our .pt checkpoint or a reference .pth.")
+@click.option("--checkpoint", type=click.Path(), help="Our .pt checkpoint or a reference .pth, or a training run's "
+              "folder (ours or the reference's: its latest generator for --direction).")
 @click.option("--model", help="A model shipped with the tool (see `cyclegan-tool models`).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto",
               show_default=True, help="Inference backend; auto picks it from the file and the machine (an ONNX model on a CPU: "

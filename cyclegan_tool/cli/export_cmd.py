@@ -1,7 +1,7 @@
 """`cyclegan-tool export MODEL [-o model.onnx] [--engine model.plan]`.
 
-MODEL: our .pt checkpoint, a reference .pth, an FP32 ONNX file we exported, or a shipped
-model's name (e.g. `export horse2zebra --int8 my_horses/ -o h2z_int8.onnx`)."""
+MODEL: our .pt checkpoint, a reference .pth, a training run's folder, an FP32 ONNX file we
+exported, or a shipped model's name (e.g. `export horse2zebra --int8 my_horses/ -o h2z_int8.onnx`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _size(path: Path) -> str:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="ONNX file to write (default: next to --engine).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Generator of a training checkpoint [a2b].")
 @click.option("--netG", "netG", help="Architecture of a plain .pth (read off the file when not given; "
@@ -48,7 +48,8 @@ def export(checkpoint, output, direction, netG, ngf, norm, fp16, int8, calib_cou
            no_check, engine, trt, min_shape, opt_shape, max_shape, workspace, ccs) -> None:
     """Export a generator to ONNX, and with --engine to a TensorRT engine plus JSON sidecar.
 
-    CHECKPOINT is our .pt training checkpoint or a reference .pth generator file.
+    CHECKPOINT is our .pt training checkpoint, a reference .pth generator file, or a training
+    run's folder (its latest generator for --direction).
     """
     from cyclegan_tool.api import export as run_export
 

@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 def info(path: str, as_json: bool) -> None:
     """Say what a checkpoint, reference .pth, ONNX model, engine or shipped model is."""
