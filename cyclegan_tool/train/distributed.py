@@ -40,6 +40,16 @@ def init(device_name: str) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
+def finish(info: DistInfo) -> None:
+    """After a run that succeeded on this rank: wait until every rank is done with its
+    collectives, so that none tears its connections down under another. A rank of a
+    two-process CPU run aborted at exit after finishing ("terminate called without an active
+    exception") in 2 of 13 runs under load without this, 1 of 99 with it. Not on error paths,
+    where another rank may never arrive."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -95,7 +95,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, reporter: Reporter | None =
     reporter = reporter or Reporter()
     info, device = distributed.init(cfg.device)
     try:
-        return _train(cfg, resume, reporter, info, device, changed)
+        run_dir = _train(cfg, resume, reporter, info, device, changed)
+        distributed.finish(info)
+        return run_dir
     finally:
         distributed.shutdown(info)
 
