@@ -13,7 +13,7 @@ from cyclegan_tool.models import GeneratorSpec
 from cyclegan_tool.runtime.base import Backend
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "pytorch")
-PRECISIONS = ("auto", "fp16", "fp32", "bf16")  # bf16: PyTorch autocast on CPUs with native bf16
+PRECISIONS = ("auto", "fp16", "fp32", "bf16")  # bf16 on a CPU: PyTorch autocast, or OpenVINO for ONNX
 KIND_BY_SUFFIX = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime",
                   ".pt": "pytorch", ".pth": "pytorch"}
 
