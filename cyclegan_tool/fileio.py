@@ -41,18 +41,26 @@ def atomic_write_json(path: str | os.PathLike, obj: object) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-def touch(path: Path) -> None:
-    """Mark `path` recently used for `prune_lru` (a read-only cache is left as it is)."""
+def used_stamp(path: Path) -> Path:
+    """The empty file whose modification time says when `path` was last used, for files whose
+    own times must not change (a compiled OpenVINO form is keyed by its model file's mtime)."""
+    return path.with_name(f".{path.name}.used")
+
+
+def mark_used(path: Path) -> None:
+    """Stamp `path` as used now for `prune_lru(..., stamps=True)` (a read-only cache is left as it is)."""
     try:
-        os.utime(path)
+        used_stamp(path).touch()
     except OSError:
         pass
 
 
-def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (), min_age_s: float = 0) -> None:
-    """Remove the least recently used (oldest modified) files matching `pattern` in `folder`
-    until they take at most `limit` bytes; never those in `keep` or modified in the last
-    `min_age_s` seconds."""
+def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (), min_age_s: float = 0,
+              stamps: bool = False) -> None:
+    """Remove the least recently used files matching `pattern` in `folder` until they take at
+    most `limit` bytes; never those in `keep` or used in the last `min_age_s` seconds. Last use
+    is the modification time, or with `stamps` the later of it and its `used_stamp`'s (removed
+    with the file)."""
     import time
 
     recent = time.time() - min_age_s
@@ -62,7 +70,13 @@ def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (
             st = p.stat()
         except OSError:
             continue
-        found.append((st.st_mtime, st.st_size, p))
+        used = st.st_mtime
+        if stamps:
+            try:
+                used = max(used, used_stamp(p).stat().st_mtime)
+            except OSError:
+                pass
+        found.append((used, st.st_size, p))
     total = sum(size for _, size, _ in found)
     kept = {Path(k).resolve() for k in keep}
     for mtime, size, p in sorted(found, key=lambda f: f[0]):
@@ -72,6 +86,8 @@ def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (
             continue
         try:
             p.unlink(missing_ok=True)
+            if stamps:
+                used_stamp(p).unlink(missing_ok=True)
         except OSError:
             continue
         total -= size

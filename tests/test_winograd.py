@@ -107,6 +107,8 @@ def test_checkpoint_after_checkpoint_keeps_the_cached_forms_within_their_limit(t
 
     import torch
 
+    from cyclegan_tool.fileio import used_stamp
+
     write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=8)
     state = torch.load(tiny_generator, weights_only=True)
     epochs = []
@@ -125,9 +127,17 @@ def test_checkpoint_after_checkpoint_keeps_the_cached_forms_within_their_limit(t
     convert(epochs[0], "o1")
     first = forms()
     assert len(first) == 2  # its exported graph and that graph's Winograd form
+    # Using a form again stamps it and leaves the form itself as it was: its compiled OpenVINO
+    # forms are named by its mtime, so a later run imports them instead of compiling anew.
+    times = {p: p.stat().st_mtime_ns for p in first}
+    blobs = set((tmp_path / "cache" / "cyclegan-tool" / "openvino").glob("*.blob"))
+    convert(epochs[0], "o1b")
+    assert {p: p.stat().st_mtime_ns for p in first} == times and all(used_stamp(p).is_file() for p in first)
+    assert set((tmp_path / "cache" / "cyclegan-tool" / "openvino").glob("*.blob")) == blobs
     past = time.time() - 2 * derived.IN_USE_S
     for p in first:
         os.utime(p, (past, past))
+        os.utime(used_stamp(p), (past, past))
     monkeypatch.setattr(derived, "FORMS_BYTES", int(1.5 * sum(first.values())))
     convert(epochs[1], "o2")
     second = forms()

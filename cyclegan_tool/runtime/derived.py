@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cyclegan_tool.fileio import prune_lru, sha256_file, touch, user_cache_dir
+from cyclegan_tool.fileio import mark_used, prune_lru, sha256_file, user_cache_dir
 
 # Making a checkpoint's int8 form (calibration, fidelity check, measuring it) costs ~4 s for the
 # shipped horse2zebra weights and ~9 s for ResNet-9 ngf64 on 2 cores, and saves 19-100 ms per
@@ -50,13 +50,15 @@ def _kept(out: Path, make: Callable[[], object]) -> Path:
     removes the least recently used forms past FORMS_BYTES (never one used in the last
     IN_USE_S seconds: the run's other forms, or another process's): a user who converts with
     checkpoint after checkpoint does not fill the disk, and a removed form is made again when
-    its checkpoint comes back."""
+    its checkpoint comes back. Use is stamped beside the form (`fileio.used_stamp`): the form's
+    own mtime names its compiled OpenVINO forms, and touching it would compile them anew."""
     if out.is_file():
-        touch(out)
+        mark_used(out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     make()
-    prune_lru(out.parent, "*.onnx", FORMS_BYTES, keep=(out,), min_age_s=IN_USE_S)
+    mark_used(out)
+    prune_lru(out.parent, "*.onnx", FORMS_BYTES, keep=(out,), min_age_s=IN_USE_S, stamps=True)
     return out
 
 
