@@ -79,10 +79,10 @@ def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (
         found.append((used, st.st_size, p))
     total = sum(size for _, size, _ in found)
     kept = {Path(k).resolve() for k in keep}
-    for mtime, size, p in sorted(found, key=lambda f: f[0]):
+    for used, size, p in sorted(found, key=lambda f: f[0]):
         if total <= limit:
             break
-        if p.resolve() in kept or (min_age_s and mtime > recent):
+        if p.resolve() in kept or (min_age_s and used > recent):
             continue
         try:
             p.unlink(missing_ok=True)

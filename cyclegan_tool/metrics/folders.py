@@ -52,7 +52,8 @@ def default_cache_dir() -> Path:
 # The reference implementation's test.py writes every visual of a model into one folder as
 # NAME_<visual>.png: `test` models real and fake, `cycle_gan` models real_A, fake_B, rec_A,
 # idt_B and the other direction's four.
-REFERENCE_VISUALS = ("real", "fake", "real_A", "real_B", "fake_A", "fake_B", "rec_A", "rec_B", "idt_A", "idt_B")
+# Longest first, so that NAME_fake_B reads as fake_B and not as fake.
+REFERENCE_VISUALS = ("real_A", "real_B", "fake_A", "fake_B", "rec_A", "rec_B", "idt_A", "idt_B", "real", "fake")
 
 
 def reference_results(folder: str | os.PathLike) -> tuple[str | None, str | None]:
@@ -62,7 +63,7 @@ def reference_results(folder: str | os.PathLike) -> tuple[str | None, str | None
     folder are a DataError: which one is meant cannot be guessed."""
     counts: dict[str, int] = {}
     for p in list_images(Path(folder)):
-        visual = next((v for v in sorted(REFERENCE_VISUALS, key=len, reverse=True) if p.stem.endswith(f"_{v}")), None)
+        visual = next((v for v in REFERENCE_VISUALS if p.stem.endswith(f"_{v}")), None)
         if visual is None:
             return None, None  # any other file: not such a folder
         counts[visual] = counts.get(visual, 0) + 1

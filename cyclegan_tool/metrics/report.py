@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from cyclegan_tool.errors import CycleGANError, DataError
@@ -99,7 +99,7 @@ def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, 
             fake_feats = folder_features(given, extractor, pattern=pattern, limit=limit, spread=spread,
                                          progress=_stage(progress, "fake"))
             result = compare(fake_feats, real_feats, label)
-            results.append(MetricResult(**{**asdict(result), "skipped": [note] + result.skipped}) if note else result)
+            results.append(replace(result, skipped=[note] + result.skipped) if note else result)
             continue
         files = image_files(given, pattern=fake_pattern, limit=limit, spread=spread)
         with tempfile.TemporaryDirectory(prefix="cyclegan-eval-") as tmp:
@@ -114,6 +114,5 @@ def run_evaluation(pairs, *, translate, limit, fake_pattern, cache_dir, device, 
             fake_feats = folder_features(tmp, extractor, progress=_stage(progress, f"{label} fake"))
             result = compare(fake_feats, real_feats, label, source=str(given))
             failed = [msg for _, msg in summary.failed]
-            results.append(MetricResult(**{**asdict(result), "fake": f"{given} translated",
-                                           "skipped": failed + result.skipped}))
+            results.append(replace(result, fake=f"{given} translated", skipped=failed + result.skipped))
     return EvalReport(results, time.perf_counter() - t0, extractor.name)

@@ -8,8 +8,9 @@ A shipped model with an int8 form (calibrated on real images of its input domain
 the file's metadata) adds that file on ONNX Runtime and OpenVINO. So does a checkpoint's int8
 form: made once, for a run of at least `derived.INT8_MIN_IMAGES` images (one that pays for the
 calibration), from a few of the run's own images, recorded in its metadata, kept in the cache
-(these derived files: runtime/derived.py), and named in the reason line whenever it runs. A candidate is eligible only if its output on
-the run's first image (not a calibration image) is within `MIN_PSNR_DB` of the reference's.
+(these derived files: runtime/derived.py), and named in the reason line whenever it runs. A
+candidate is eligible only if its output on the run's first image (not a calibration image) is
+within `MIN_PSNR_DB` of the reference's.
 
 The measurement (a warm-up and one timed pass each, then `ROUNDS` alternating rounds for the
 runtimes within `SCREEN_MARGIN` of the fastest; see `measure`; a few seconds) runs once per
