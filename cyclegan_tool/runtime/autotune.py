@@ -109,8 +109,9 @@ def torch_candidates(path: Path, device: str, *, direction: str | None = None, s
                                         cpu_has_native_bf16(), tag="onnx-"))
     int8 = derived.int8_onnx_path(path, direction, spec)
     if int8.is_file() or calibration:
-        found += onnx_candidates(derived.made_once(lambda: derived.calibrated_int8(path, direction, spec, calibration, int8, MIN_PSNR_DB)),
-                                 device, tag="int8-")
+        made = derived.made_once(lambda: derived.calibrated_int8(path, direction, spec, calibration, int8,
+                                                                 MIN_PSNR_DB))
+        found += onnx_candidates(made, device, tag="int8-")
     return found
 
 
