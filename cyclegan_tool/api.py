@@ -134,7 +134,7 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
     resolved = resolve_model(model)
     desc = describe_artifact(str(resolved.path))
     gen = desc.get("generator") or {}
-    direction = desc.get("direction", "a2b/b2a" if "checkpoint" in desc.get("kind", "") else "a2b")
+    direction = desc.get("direction", desc.get("directions", "a2b"))
     arch = f"{gen.get('name', '?')} ngf={gen.get('ngf', '?')} {gen.get('norm', '')}".strip()
     channels = (gen.get("input_nc", 3), gen.get("output_nc", 3))
     if channels != (3, 3):  # for a checkpoint, the a2b generator's
@@ -249,18 +249,26 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
 def train(dataroot: PathLike, *, resume: bool = False, reporter=None, changed: frozenset[str] | None = None,
           preset: str | None = None, patchgan: bool | None = None, identity: bool | None = None,
           **options) -> Path:
-    """Train (or `resume`) a CycleGAN on DATAROOT/trainA and trainB; returns the run folder.
+    """Train (or `resume`) a CycleGAN, CUT or FastCUT (`model=`) on DATAROOT/trainA and trainB;
+    returns the run folder.
 
-    `options` are `TrainConfig` fields (netG, n_epochs, amp, eval_every, ...); `changed` names
-    those the user set on purpose (default: all given), which on `resume` may override the run's
-    runtime settings or extend its schedule. `preset` (`train.presets.PRESETS`, e.g.
-    "keras-colorize") fills in every option not in `changed`; `patchgan` and `identity` are its
-    switches. `reporter` receives progress (train.trainer.Reporter).
+    `options` are `TrainConfig` fields (model, netG, n_epochs, amp, eval_every, ...); `changed`
+    names those the user set on purpose (default: all given), which on `resume` may override the
+    run's runtime settings or extend its schedule. The model family's defaults
+    (`train.families`: CUT's from the CUT code) and a `preset` (`train.presets.PRESETS`, e.g.
+    "keras-colorize") fill in every option not in `changed`; `patchgan` and `identity` are the
+    preset's switches. `reporter` receives progress (train.trainer.Reporter).
     """
     from cyclegan_tool.train.config import TrainConfig
+    from cyclegan_tool.train.families import family_options
     from cyclegan_tool.train.trainer import train as run_training
 
     changed = frozenset(options) if changed is None else changed
+    model = options.get("model", "cyclegan")
+    if preset and model != "cyclegan":
+        raise ConfigError(f"--preset {preset} is a CycleGAN recipe; it does not go with --model {model}")
+    if not resume:
+        options = family_options(model, options, changed)
     if preset and not resume:
         from cyclegan_tool.train.presets import preset_options
 
@@ -338,7 +346,7 @@ def _directions_of(model: PathLike) -> tuple[bool, str]:
     resolved = resolve_model(model)
     info = describe_artifact(str(resolved.path))
     if info.get("kind") == "cyclegan-tool training checkpoint":
-        return True, "a2b"
+        return "b2a" in info.get("directions", "a2b/b2a"), "a2b"  # a CUT checkpoint has one
     if Path(model).is_dir() and resolve_model(model, "b2a").path != resolved.path:
         return True, "a2b"  # a reference run's folder with both generators: each direction its own file
     if resolved.path.name.endswith("net_G_B.pth"):

@@ -49,20 +49,46 @@ def is_tool_checkpoint(obj: dict) -> bool:
     return obj.get("format") == FORMAT
 
 
-REQUIRED = {"arch": ("generator", "discriminator"), "networks": ("gen_a2b", "gen_b2a", "disc_a", "disc_b")}
+# The networks a checkpoint of each model family holds (`--model`; FastCUT is CUT's networks).
+_NETWORKS = {"cyclegan": ("gen_a2b", "gen_b2a", "disc_a", "disc_b"), "cut": ("gen_a2b", "disc_b", "head")}
+FAMILY_OF = {"cyclegan": "cyclegan", "cut": "cut", "fastcut": "cut"}
 
 
-def arch_entry(generator: GeneratorSpec, disc_b, disc_a) -> dict:
+def family_networks(model: str) -> tuple[str, ...]:
+    return _NETWORKS[FAMILY_OF[model]]
+
+
+def family(obj: dict) -> str:
+    """A training checkpoint's model (`cyclegan`, `cut`, `fastcut`); files before CUT are CycleGAN's."""
+    model = obj.get("model") or (obj.get("config") or {}).get("model") or "cyclegan"
+    return model if model in FAMILY_OF else "cyclegan"
+
+
+def directions(obj: dict) -> tuple[str, ...]:
+    """The directions a training checkpoint has a generator for."""
+    return DIRECTIONS if FAMILY_OF[family(obj)] == "cyclegan" else ("a2b",)
+
+
+def check_direction(obj: dict, direction: str, path: str | os.PathLike) -> None:
+    """A one-line error when a training checkpoint has no generator for `direction`."""
+    if direction not in directions(obj):
+        name = {"cut": "CUT", "fastcut": "FastCUT"}.get(family(obj), family(obj))
+        raise ConfigError(f"{path}: a {name} checkpoint has one generator, a2b (its trainA -> trainB); "
+                          f"there is no {direction} (train one with --direction b2a for that)")
+
+
+def arch_entry(generator: GeneratorSpec, disc_b, disc_a=None) -> dict:
     """A checkpoint's `arch`: the A -> B generator and the discriminator of domain B (as version 1
-    wrote them), plus the discriminator of domain A where its channels differ."""
+    wrote them), plus the discriminator of domain A where there is one and its channels differ."""
     arch = {"generator": generator.to_dict(), "discriminator": disc_b.to_dict()}
-    if disc_a != disc_b:
+    if disc_a is not None and disc_a != disc_b:
         arch["discriminator_a"] = disc_a.to_dict()
     return arch
 
 
-def generator_spec(obj: dict, direction: str) -> GeneratorSpec:
+def generator_spec(obj: dict, direction: str, path: str | os.PathLike = "checkpoint") -> GeneratorSpec:
     """The spec of a checkpoint's generator for `direction` (B -> A swaps the channels)."""
+    check_direction(obj, direction, path)
     spec = GeneratorSpec.from_dict(obj["arch"]["generator"])
     return spec.reversed() if direction == "b2a" else spec
 
@@ -71,7 +97,8 @@ def check_complete(obj: dict, path: str | os.PathLike) -> dict:
     """A cyclegan-tool checkpoint with every part this version reads, else a CheckpointError
     naming what is missing (a truncated or hand-made file)."""
     missing = []
-    for key, parts in REQUIRED.items():
+    required = {"arch": ("generator", "discriminator"), "networks": family_networks(family(obj))}
+    for key, parts in required.items():
         if not isinstance(obj.get(key), dict):
             missing.append(key)
         else:
@@ -132,7 +159,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     if is_tool_checkpoint(obj):
         check_complete(obj, path)
         direction = direction or "a2b"
-        spec = generator_spec(obj, direction)
+        spec = generator_spec(obj, direction, path)
         state = obj["networks"][f"gen_{direction}"]
         origin, epoch = "cyclegan-tool", obj.get("epoch")
     else:
@@ -176,6 +203,8 @@ def describe(path: str | os.PathLike) -> dict:
         return {
             "file": str(path),
             "kind": "cyclegan-tool training checkpoint",
+            "model": family(obj),
+            "directions": "/".join(directions(obj)),
             "format_version": obj.get("format_version"),
             "tool_version": obj.get("tool_version"),
             "epoch": obj.get("epoch"),
@@ -203,7 +232,7 @@ def describe(path: str | os.PathLike) -> dict:
 
 
 def average_generators(paths: list[Path]) -> dict:
-    """A checkpoint whose two generators are the mean of those in `paths` (one architecture):
+    """A checkpoint whose generators (two, or CUT's one) are the mean of those in `paths` (one architecture):
     the discriminators and the rest come from the first, the sources are listed in
     `averaged_from`, and the optimiser state is left out (it is for inference and export,
     or `--init-from`, not `--resume`)."""
@@ -214,7 +243,7 @@ def average_generators(paths: list[Path]) -> dict:
             raise CheckpointError(f"{p}: a different architecture from {paths[0]}; only one lineage can be averaged")
     out = {k: v for k, v in base.items() if k not in ("optimizers", "schedulers", "scalers", "pools")}
     out["networks"] = dict(base["networks"])
-    for net in (f"gen_{direction}" for direction in DIRECTIONS):
+    for net in (f"gen_{direction}" for direction in directions(base)):
         out["networks"][net] = {
             key: (sum(o["networks"][net][key].double() for o in objs).div(len(objs)).to(value.dtype)
                   if value.is_floating_point() else value)

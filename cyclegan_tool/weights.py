@@ -52,9 +52,12 @@ def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch
             raise CheckpointError(f"{path}: weight '{name}' is computed in the graph, not stored; cannot reuse it")
         return torch.from_numpy(numpy_helper.to_array(inits[name]).copy())
 
+    from cyclegan_tool.models.antialias import BlurDownsample, BlurUpsample
+
     with torch.device("meta"):
         net = build_generator(spec)
-    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    # The anti-aliased layers are convolutions in the graph too, with their fixed filter as the weight.
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, BlurDownsample, BlurUpsample))]
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d) and m.affine]
     conv_nodes = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     norm_nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"] if norms else []
@@ -64,7 +67,7 @@ def _state_from_graph(model, spec: GeneratorSpec, path: Path) -> dict[str, torch
     names = {id(m): prefix for prefix, m in net.named_modules()}
     state: dict[str, torch.Tensor] = {}
     for module, node in [*zip(convs, conv_nodes), *zip(norms, norm_nodes)]:
-        state[f"{names[id(module)]}.weight"] = array(node.input[1])
+        state[f"{names[id(module)]}.{'filt' if hasattr(module, 'filt') else 'weight'}"] = array(node.input[1])
         if len(node.input) > 2 and node.input[2] and getattr(module, "bias", None) is not None:
             state[f"{names[id(module)]}.bias"] = array(node.input[2])
     return state

@@ -266,8 +266,8 @@ def test_training_writes_metrics_best_and_plot(tmp_path, dataroot, standin):
     from cyclegan_tool import checkpoints
     from cyclegan_tool.train.trainer import Reporter, train
 
-    write_domain(dataroot / "testA", 3, (36, 36), (1.0, 0.2, 0.2), seed=7)
-    write_domain(dataroot / "testB", 3, (36, 36), (0.2, 0.2, 1.0), seed=8)
+    write_domain(dataroot / "valA", 3, (36, 36), (1.0, 0.2, 0.2), seed=7)  # the validation set
+    write_domain(dataroot / "valB", 3, (36, 36), (0.2, 0.2, 1.0), seed=8)
     seen = []
 
     class Spy(Reporter):
@@ -289,13 +289,16 @@ def test_training_writes_metrics_best_and_plot(tmp_path, dataroot, standin):
         assert im.size == (1120, 440)
 
 
-def test_eval_every_without_test_folders_fails_before_training(tmp_path, dataroot, standin):
+def test_eval_every_without_validation_images_fails_before_training(tmp_path, dataroot, standin):
+    """Test images never choose a checkpoint: with only testA/testB there is nothing to score."""
     from conftest import tiny_config
 
     from cyclegan_tool.errors import ConfigError
     from cyclegan_tool.train.trainer import train
 
-    with pytest.raises(ConfigError, match="testA not found"):
+    write_domain(dataroot / "testA", 3, (36, 36), (1.0, 0.2, 0.2), seed=7)
+    write_domain(dataroot / "testB", 3, (36, 36), (0.2, 0.2, 1.0), seed=8)
+    with pytest.raises(ConfigError, match="--val-from-train N"):
         train(tiny_config(dataroot, tmp_path / "runs", eval_every=1))
     assert not (tmp_path / "runs" / "run" / "latest.pt").exists()
 

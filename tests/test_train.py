@@ -191,3 +191,24 @@ def test_resume_keeps_runtime_options_unless_given(dataroot, tmp_path):
     run = train(plain, resume=True, changed=frozenset({"print_freq"}))
     saved = checkpoints.read(run / "latest.pt")["config"]
     assert saved["amp"] == "bf16" and saved["print_freq"] == 100 and saved["until_epoch"] == 0
+
+
+def test_losses_going_non_finite_stop_the_run_and_keep_the_last_good_checkpoint(dataroot, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from cyclegan_tool.train.cyclegan import CycleGAN
+
+    cfg = tiny_config(dataroot, tmp_path, n_epochs=1, n_epochs_decay=1, until_epoch=1)
+    run = train(cfg)
+    good = (run / "latest.pt").read_bytes()
+    real_step = CycleGAN.train_step
+
+    def step(self, real_a, real_b):
+        losses = real_step(self, real_a, real_b)
+        return {**losses, "cycle_a": losses["cycle_a"] * float("nan")}
+
+    monkeypatch.setattr(CycleGAN, "train_step", step)
+    with pytest.raises(CycleGANError, match=r"training diverged: the losses became NaN or infinite at epoch 2, "
+                                            r"step 6 \(.*cycle_a nan"):
+        train(replace(cfg, until_epoch=0), resume=True)
+    assert (run / "latest.pt").read_bytes() == good

@@ -24,7 +24,8 @@ def options_from(cls, skip: tuple[str, ...] = ()):
             default = f.default if f.default is not MISSING else None
             kw: dict = {"help": f.metadata["help"], "show_default": True}
             if isinstance(default, bool):
-                fn = click.option(flag, f.name, is_flag=True, default=default, help=kw["help"])(fn)
+                spelled = f"{flag}/--no-{flag[2:]}" if f.metadata.get("negatable") else flag
+                fn = click.option(spelled, f.name, is_flag=True, default=default, help=kw["help"])(fn)
                 continue
             if f.metadata.get("choices"):
                 kw["type"] = click.Choice(choices_of(f))

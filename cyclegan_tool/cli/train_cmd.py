@@ -35,8 +35,9 @@ class ProgressBar:
                   metrics: dict | None = None, best: bool = False) -> None:
         line = f"epoch {epoch}/{total_epochs} done in {seconds:.1f}s, lr now {lr:.2e}"
         if metrics:
-            line += (f"; test KID a2b {metrics['kid_a2b']:.4f} b2a {metrics['kid_b2a']:.4f}, "
-                     f"FID a2b {metrics['fid_a2b']:.1f} b2a {metrics['fid_b2a']:.1f}" + (" (best)" if best else ""))
+            scored = [d for d in ("a2b", "b2a") if f"kid_{d}" in metrics]
+            line += ("; validation KID " + " ".join(f"{d} {metrics[f'kid_{d}']:.4f}" for d in scored)
+                     + ", FID " + " ".join(f"{d} {metrics[f'fid_{d}']:.1f}" for d in scored) + (" (best)" if best else ""))
         self.bar.write(line)
 
     def close(self) -> None:
@@ -59,10 +60,11 @@ class ProgressBar:
 @click.pass_context
 def train(ctx: click.Context, dataroot: str, resume: bool, preset: str | None, patchgan: bool | None,
           identity: bool | None, **options) -> None:
-    """Train a CycleGAN on DATAROOT/trainA and DATAROOT/trainB.
+    """Train a CycleGAN (or CUT / FastCUT: --model) on DATAROOT/trainA and DATAROOT/trainB.
 
     Defaults are the reference implementation's (ResNet-9 generators, 70x70 PatchGAN,
-    LSGAN, cycle lambda 10, identity 0.5, pool 50, Adam 2e-4, 100 + 100 epochs).
+    LSGAN, cycle lambda 10, identity 0.5, pool 50, Adam 2e-4, 100 + 100 epochs); --model cut
+    and fastcut take the CUT code's (docs/CUT.md).
     Domains may differ in channels (gray <-> color): see --input-nc/--output-nc.
     Multi-GPU: torchrun --nproc-per-node N -m cyclegan_tool train DATAROOT ...
     """

@@ -116,7 +116,14 @@ def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, p
     Raises DataError when the folder has no readable image.
     """
     folder = Path(folder)
-    files = image_files(folder, pattern=pattern, limit=limit, spread=spread)
+    return files_features(folder, image_files(folder, pattern=pattern, limit=limit, spread=spread), extractor,
+                          cache_dir=cache_dir, progress=progress)
+
+
+def files_features(folder: Path, files: list[Path], extractor: FeatureExtractor, *,
+                   cache_dir: str | os.PathLike | None = None, progress: Progress | None = None) -> FolderFeatures:
+    """Features of `files` (images under `folder`, e.g. a validation split held out of it);
+    cached as `folder_features` caches a whole folder's."""
     entry = None
     if cache_dir is not None:
         entry = Path(cache_dir) / f"{_cache_key(folder, files, extractor)}.npz"

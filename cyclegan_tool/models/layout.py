@@ -38,8 +38,9 @@ def _norm_from_keys(state: dict[str, torch.Tensor]) -> str:
     if any(w.dim() == 1 and f"{m}.weight" in state for m in modules
            if (w := state.get(f"{m}.weight")) is not None):
         return "instance_affine"  # 1-D norm weights without running statistics
-    # The first inner conv of every architecture carries a bias only with instance norm.
-    for key in ("model.4.bias", "model.model.1.model.1.bias", "model.2.bias", "net.2.bias"):
+    # The first inner conv of every architecture carries a bias only with instance norm (model.3:
+    # the anti-aliased PatchGAN's, after its first blur).
+    for key in ("model.4.bias", "model.model.1.model.1.bias", "model.2.bias", "model.3.bias", "net.2.bias"):
         if key in state:
             return "instance"
     return "none"
@@ -68,8 +69,11 @@ def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
         name = f"resnet_{len(blocks)}blocks"
         dropout = any(".conv_block.6.weight" in k and state[k].dim() == 4 for k in state)
         last = max(int(k.split(".")[1]) for k in state if re.match(r"model\.\d+\.weight$", k))
+        blurs = [int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.filt$", k))]  # the CUT code's
         return GeneratorSpec(name=name, input_nc=w.shape[1], output_nc=state[f"model.{last}.weight"].shape[0],
-                             ngf=w.shape[0], norm=norm, use_dropout=dropout)
+                             ngf=w.shape[0], norm=norm, use_dropout=dropout,
+                             antialias=any(i < min(blocks) for i in blurs),
+                             antialias_up=any(i > max(blocks) for i in blurs))
     raise CheckpointError("not a known generator layout: a ResNet generator starts with 'model.1.weight', a "
                           "U-Net with 'model.model.0.weight'; this file's keys begin " + _first_keys(state))
 
@@ -90,7 +94,8 @@ def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpe
         convs = [k for k in state if k.endswith(".weight") and state[k].dim() == 4]
         n_layers = len(convs) - 2
         name = "basic" if n_layers == 3 else "n_layers"
-        return DiscriminatorSpec(name=name, input_nc=w.shape[1], ndf=w.shape[0], n_layers=n_layers, norm=norm)
+        return DiscriminatorSpec(name=name, input_nc=w.shape[1], ndf=w.shape[0], n_layers=n_layers, norm=norm,
+                                 antialias=any(k.endswith(".filt") for k in state))
     raise CheckpointError("not a known discriminator layout: a PatchGAN starts with 'model.0.weight', a pixel "
                           "discriminator with 'net.0.weight'; this file's keys begin " + _first_keys(state))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from cyclegan_tool.models.antialias import BlurDownsample, BlurUpsample
 from cyclegan_tool.models.norms import NORMS, conv_bias
 from cyclegan_tool.models.registry import GENERATORS
 from cyclegan_tool.models.specs import GeneratorSpec
@@ -50,6 +51,10 @@ class ResnetGenerator(nn.Module):
 
     `Tensor[N, input_nc, H, W]` in [-1, 1] -> `Tensor[N, output_nc, H, W]` in [-1, 1];
     H and W must be multiples of 4 (two stride-2 downsamplings).
+
+    `spec.antialias` makes each downsampling a stride-1 convolution, norm, ReLU and a blurred
+    subsampling, and `spec.antialias_up` each upsampling a blurred upsampling, convolution, norm
+    and ReLU: the CUT code's defaults, with its module indices (so its state_dicts load).
     """
 
     pad_multiple = 4
@@ -66,20 +71,24 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(2):  # downsampling
             mult = 2**i
-            model += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
-                make_norm(ngf * mult * 2),
-                nn.ReLU(True),
-            ]
+            out = ngf * mult * 2
+            if spec.antialias:
+                model += [nn.Conv2d(ngf * mult, out, kernel_size=3, stride=1, padding=1, bias=bias),
+                          make_norm(out), nn.ReLU(True), BlurDownsample(out)]
+            else:
+                model += [nn.Conv2d(ngf * mult, out, kernel_size=3, stride=2, padding=1, bias=bias),
+                          make_norm(out), nn.ReLU(True)]
         model += [ResnetBlock(ngf * 4, norm, spec.use_dropout) for _ in range(n_blocks)]
         for i in range(2):  # upsampling
             mult = 2 ** (2 - i)
-            model += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2,
-                                   padding=1, output_padding=1, bias=bias),
-                make_norm(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
+            out = ngf * mult // 2
+            if spec.antialias_up:
+                model += [BlurUpsample(ngf * mult),
+                          nn.Conv2d(ngf * mult, out, kernel_size=3, stride=1, padding=1, bias=bias)]
+            else:
+                model += [nn.ConvTranspose2d(ngf * mult, out, kernel_size=3, stride=2, padding=1, output_padding=1,
+                                             bias=bias)]
+            model += [make_norm(out), nn.ReLU(True)]
         model += [
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, spec.output_nc, kernel_size=7, padding=0),
@@ -87,8 +96,36 @@ class ResnetGenerator(nn.Module):
         ]
         self.model = nn.Sequential(*model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: torch.Tensor, features: tuple[int, ...] = ()):
+        """The translation; with `features`, (the translation, `encode(x, features)`) from one pass."""
+        if not features:
+            return self.model(x)
+        feats = []
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if i in features:
+                feats.append(x)
+        return x, feats
+
+    def encode(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        """The outputs of `self.model[i]` for each i in `layers` (ascending), running the network
+        only as far as the last of them: the features PatchNCE compares (CUT's `encode_only`)."""
+        feats = []
+        for i, layer in enumerate(self.model[: max(layers) + 1]):
+            x = layer(x)
+            if i in layers:
+                feats.append(x)
+        return feats
+
+    def feature_channels(self, layers: tuple[int, ...]) -> list[int]:
+        """The channel count of each `encode` output."""
+        channels, out = self.model[1].in_channels, []
+        for i, layer in enumerate(self.model[: max(layers) + 1]):
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                channels = layer.out_channels
+            if i in layers:
+                out.append(channels)
+        return out
 
 
 @GENERATORS.register("resnet_9blocks")

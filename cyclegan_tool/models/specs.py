@@ -28,6 +28,8 @@ class GeneratorSpec(_Spec):
     ngf: int = 64
     norm: str = "instance"
     use_dropout: bool = False
+    antialias: bool = False  # blurred stride-2 downsampling (models/antialias.py), as the CUT code's
+    antialias_up: bool = False  # blurred upsampling then a convolution, instead of a transposed convolution
 
     def reversed(self) -> GeneratorSpec:
         """The spec of the generator for the opposite direction (channel counts swapped)."""
@@ -43,4 +45,5 @@ class DiscriminatorSpec(_Spec):
     ndf: int = 64
     n_layers: int = 3
     norm: str = "instance"
+    antialias: bool = False  # stride-1 convolutions followed by blurred downsampling, as the CUT code's
     image_size: int = 0  # the side it was trained at; heads that need a fixed size read it

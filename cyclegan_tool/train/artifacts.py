@@ -46,14 +46,15 @@ class LossLog:
         return out
 
 
-def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...],
+def write_sample_grid(path: Path, visuals: tuple[tuple[torch.Tensor, ...], ...],
                       value_range: tuple[float, float] = VALUE_RANGE) -> Path:
-    """A 2 x 3 PNG: real A | fake B | reconstructed A over real B | fake A | reconstructed B
-    (first image of the batch; gray domains shown as gray RGB)."""
+    """A PNG of the model's rows of images (`visuals()`: for a CycleGAN real A | fake B |
+    reconstructed A over real B | fake A | reconstructed B), the first image of each batch; gray
+    domains shown as gray RGB."""
     from PIL import Image
 
-    tiles = [to_channels(tensor_to_array(t[0], value_range), 3) for t in visuals]
-    rows = [np.concatenate(tiles[:3], axis=1), np.concatenate(tiles[3:], axis=1)]
+    rows = [np.concatenate([to_channels(tensor_to_array(t[0], value_range), 3) for t in row], axis=1)
+            for row in visuals]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     buf = io.BytesIO()
@@ -64,12 +65,16 @@ def write_sample_grid(path: Path, visuals: tuple[torch.Tensor, ...],
 REFERENCE_GENERATORS = ("resnet_", "unet_")  # the architectures the reference implementation has
 
 
-def write_reference_generators(run_dir: Path, nets: dict, label: str = "latest", netG: str = "resnet_9blocks") -> None:
-    """`<label>_net_G_A.pth` (A -> B) and `<label>_net_G_B.pth` (B -> A): plain state_dicts that
-    the reference implementation's test script loads (nothing for architectures it lacks)."""
+def write_reference_generators(run_dir: Path, nets: dict, label: str = "latest", netG: str = "resnet_9blocks",
+                               model: str = "cyclegan") -> None:
+    """`<label>_net_G_A.pth` (A -> B) and `<label>_net_G_B.pth` (B -> A), or for CUT/FastCUT
+    `<label>_net_G.pth`: plain state_dicts that the reference implementation's (or the CUT
+    code's) test script loads (nothing for architectures it lacks)."""
     if not netG.startswith(REFERENCE_GENERATORS):
         return
-    for file_name, key in ((f"{label}_net_G_A.pth", "gen_a2b"), (f"{label}_net_G_B.pth", "gen_b2a")):
+    files = (((f"{label}_net_G_A.pth", "gen_a2b"), (f"{label}_net_G_B.pth", "gen_b2a")) if model == "cyclegan"
+             else ((f"{label}_net_G.pth", "gen_a2b"),))
+    for file_name, key in files:
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in nets[key].state_dict().items()}, buf)
         atomic_write(run_dir / file_name, lambda f, b=buf: f.write(b.getbuffer()))

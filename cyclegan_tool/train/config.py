@@ -14,6 +14,8 @@ from cyclegan_tool.fields import choices_of, opt
 from cyclegan_tool.models import DISCRIMINATORS, GENERATORS, INITS, NORMS, DiscriminatorSpec, GeneratorSpec
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+MODELS = ("cyclegan", "cut", "fastcut")
+BEST_METRICS = ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +26,8 @@ class TrainConfig:
     output_nc: int = opt(0, "channels of domain B, as --input-nc")
     name: str = opt("experiment", "run name: outputs go to CHECKPOINTS_DIR/NAME", runtime=True)
     checkpoints_dir: str = opt("checkpoints", "where runs are stored", runtime=True)
+    model: str = opt("cyclegan", "what to train: cyclegan (two generators, cycle loss), or cut / fastcut (one "
+                     "generator A -> B with PatchNCE; their defaults are the CUT code's: docs/CUT.md)", MODELS)
     # networks
     netG: str = opt("resnet_9blocks", "generator architecture", GENERATORS)
     netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN", DISCRIMINATORS)
@@ -34,12 +38,27 @@ class TrainConfig:
     init_type: str = opt("normal", "weight initialisation", INITS)
     init_gain: float = opt(0.02, "scale for normal, xavier and orthogonal init")
     dropout: bool = opt(False, "dropout in the generator (off for CycleGAN, as in the reference)")
+    antialias: bool = opt(False, "blurred (anti-aliased) downsampling in the generator and discriminator (the CUT "
+                          "code's default; on for --model cut/fastcut)", negatable=True)
+    antialias_up: bool = opt(False, "blurred upsampling then a convolution in the generator instead of a transposed "
+                             "convolution (on for --model cut/fastcut)", negatable=True)
     # objective
     gan_mode: str = opt("lsgan", "GAN objective (wgangp adds a gradient penalty)", ("lsgan", "vanilla", "wgangp"))
     lambda_a: float = opt(10.0, "weight of the cycle loss A -> B -> A")
     lambda_b: float = opt(10.0, "weight of the cycle loss B -> A -> B")
     lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda (0 disables it)")
     pool_size: int = opt(50, "how many past fakes the discriminators see (0 disables the pool)")
+    # CUT / FastCUT
+    lambda_gan: float = opt(1.0, "CUT: weight of the GAN loss")
+    lambda_nce: float = opt(1.0, "CUT: weight of the PatchNCE loss (1 for cut, 10 for fastcut)")
+    nce_idt: bool = opt(False, "CUT: the identity PatchNCE term on domain B images (on for cut, off for fastcut)",
+                        negatable=True)
+    nce_layers: str = opt("0,4,8,12,16", "CUT: generator layers whose features PatchNCE compares")
+    num_patches: int = opt(256, "CUT: patches per layer")
+    nce_t: float = opt(0.07, "CUT: PatchNCE temperature")
+    netf_nc: int = opt(256, "CUT: width of the 2-layer MLP that projects each patch")
+    flip_equivariance: bool = opt(False, "CUT: mirror half the steps' inputs and ask for mirrored features (on for "
+                                  "fastcut)", negatable=True)
     # optimisation
     optimizer: str = opt("adam", "adam (the paper's), or rmsprop (the Keras chapter's: rho 0.9, epsilon 1e-7)",
                          ("adam", "rmsprop"))
@@ -87,12 +106,15 @@ class TrainConfig:
     print_freq: int = opt(100, "log losses every N steps", runtime=True)
     sample_freq: int = opt(400, "write a sample grid every N steps (0: never)", runtime=True)
     tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard package)", runtime=True)
-    eval_every: int = opt(0, "every N epochs, FID/KID of both generators on DATAROOT/testA and testB (needs the "
-                          "[eval] extra); keeps best.pt (0: off)", runtime=True)
-    eval_limit: int = opt(0, "score N test images of each domain, evenly spread, translated and real (0: all)",
+    val_from_train: int = opt(0, "hold out N images of each domain from trainA/trainB for validation (seeded, "
+                              "listed in config.json, never trained on); 0: DATAROOT/valA and valB if present")
+    eval_every: int = opt(0, "every N epochs, FID/KID of the generators on the validation images (needs the [eval] "
+                          "extra and a validation set: --val-from-train N or valA/valB); keeps best.pt (0: off). "
+                          "Test images are never used to choose", runtime=True)
+    eval_limit: int = opt(0, "score N validation images of each domain, evenly spread, translated and real (0: all)",
                           runtime=True)
-    best_metric: str = opt("kid_a2b", "which test metric chooses best.pt (lower is better)",
-                           ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a"), runtime=True)
+    best_metric: str = opt("kid_a2b", "which validation metric chooses best.pt (lower is better)", BEST_METRICS,
+                           runtime=True)
     until_epoch: int = opt(0, "stop after this epoch (resume later with --resume); 0: run to the end", runtime=True)
 
     @property
@@ -104,13 +126,14 @@ class TrainConfig:
         """The A -> B generator (`.reversed()` is B -> A). Channels 0 (from the data) read as 3
         until the trainer has resolved them."""
         return GeneratorSpec(name=self.netG, input_nc=self.input_nc or 3, output_nc=self.output_nc or 3,
-                             ngf=self.ngf, norm=self.norm, use_dropout=self.dropout)
+                             ngf=self.ngf, norm=self.norm, use_dropout=self.dropout, antialias=self.antialias,
+                             antialias_up=self.antialias_up)
 
     def discriminator_spec(self, domain: str = "b") -> DiscriminatorSpec:
         """The discriminator that judges images of `domain` ("a" or "b")."""
         channels = (self.input_nc if domain == "a" else self.output_nc) or 3
         return DiscriminatorSpec(name=self.netD, input_nc=channels, ndf=self.ndf, n_layers=self.n_layers_D,
-                                 norm=self.norm, image_size=self.crop_size)
+                                 norm=self.norm, image_size=self.crop_size, antialias=self.antialias)
 
     @property
     def lr_disc(self) -> float:
@@ -119,8 +142,18 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         for f in fields(self):
             choices = choices_of(f)
-            if choices and getattr(self, f.name) not in choices:
+            value = getattr(self, f.name)
+            if choices and value not in choices:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}")
+            if isinstance(value, float) and not math.isfinite(value) and f.name != "max_dataset_size":
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be a finite number, not {value}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be 0 or more, not {self.seed}")
+        from cyclegan_tool.train.families import check_options
+
+        check_options(self)
+        if self.model != "cyclegan":
+            self._validate_cut()
         for name in ("lr", "init_gain"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be above 0, not {getattr(self, name)}")
@@ -148,6 +181,8 @@ class TrainConfig:
         if self.preprocess in ("none", "scale_width") and self.batch_size > 1:
             raise ConfigError(f"--preprocess {self.preprocess} keeps each image's own size, so images cannot be "
                               "batched: use --batch-size 1 or a cropping --preprocess")
+        if self.val_from_train < 0:
+            raise ConfigError(f"--val-from-train must be 0 or more, not {self.val_from_train}")
         if self.eval_every < 0 or self.eval_limit < 0 or self.eval_limit == 1:
             raise ConfigError("--eval-every must be 0 or more and --eval-limit 0 (all) or at least 2")
         positive = ("ngf", "ndf", "batch_size", "load_size", "crop_size", "n_layers_D")
@@ -172,6 +207,31 @@ class TrainConfig:
             raise ConfigError(f"--crop-size {self.crop_size} is too small for a {layers}-layer PatchGAN "
                               f"discriminator (at least {3 * 2**layers})")
         return self
+
+    def _validate_cut(self) -> None:
+        if not self.netG.startswith("resnet_"):
+            raise ConfigError(f"--model {self.model} compares the features of a ResNet generator's encoder; "
+                              f"--netG {self.netG} has none (use resnet_9blocks or resnet_6blocks)")
+        try:
+            layers = [int(i) for i in self.nce_layers.split(",")]
+        except ValueError:
+            raise ConfigError(f"--nce-layers must be comma-separated layer numbers, not '{self.nce_layers}'") from None
+        import torch
+
+        from cyclegan_tool.models import build_generator
+
+        with torch.device("meta"):
+            depth = len(build_generator(self.generator_spec).model)
+        if not layers or layers != sorted(set(layers)) or layers[0] < 0 or layers[-1] >= depth:
+            raise ConfigError(f"--nce-layers must be distinct ascending layer numbers from 0 to {depth - 1} "
+                              f"(the {self.netG} generator's), not '{self.nce_layers}'")
+        if self.num_patches < 1 or self.netf_nc < 1 or not self.nce_t > 0:
+            raise ConfigError("--num-patches and --netf-nc must be at least 1 and --nce-t above 0")
+        if self.lambda_gan < 0 or self.lambda_nce < 0:
+            raise ConfigError("--lambda-gan and --lambda-nce must be 0 or more")
+        if self.best_metric.endswith("b2a"):
+            raise ConfigError(f"--model {self.model} trains one generator (A -> B); --best-metric "
+                              f"{self.best_metric} has nothing to score")
 
     @property
     def loader_workers(self) -> int:

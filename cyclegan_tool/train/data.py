@@ -33,6 +33,63 @@ def domain_folders(cfg: TrainConfig) -> tuple[Path, Path]:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Each domain's images to train on and to validate on (never both). `source` says where the
+    validation images come from ("" when there are none)."""
+
+    train_a: list[Path]
+    train_b: list[Path]
+    val_a: list[Path]
+    val_b: list[Path]
+    source: str
+
+    def describe(self, root: Path) -> dict:
+        """What config.json records: where the validation images come from and which they are."""
+        return {"source": self.source,
+                "a": [p.relative_to(root).as_posix() for p in self.val_a],
+                "b": [p.relative_to(root).as_posix() for p in self.val_b]}
+
+
+def hold_out(paths: list[Path], n: int, seed: int, domain: int) -> list[Path]:
+    """`n` of `paths` drawn by (seed, domain, n) alone, in path order."""
+    rng = np.random.default_rng([seed, domain, n, 0x7A11])
+    return [paths[i] for i in sorted(rng.choice(len(paths), size=n, replace=False))]
+
+
+def split_dataset(cfg: TrainConfig) -> Split:
+    """The run's images: with --val-from-train N, N of each domain's train images held out for
+    validation (seeded: the same seed gives the same split); else DATAROOT/valA and valB when
+    both exist (swapped with --direction b2a); else no validation images."""
+    dir_a, dir_b = domain_folders(cfg)
+    for folder in sorted((dir_a, dir_b)):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: folder not found (DATAROOT needs trainA/ and trainB/)")
+    train = []
+    for folder in (dir_a, dir_b):
+        paths = list_images(folder)
+        if not paths:
+            raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        train.append(paths)
+    n = cfg.val_from_train
+    if n:
+        for folder, paths in zip((dir_a, dir_b), train):
+            if n >= len(paths):
+                raise DataError(f"{folder}: --val-from-train {n} would hold out all {len(paths)} images; "
+                                "give fewer")
+        val = [hold_out(paths, n, cfg.seed, i) for i, paths in enumerate(train)]
+        train = [[p for p in paths if p not in held] for paths, held in zip(train, map(set, val))]
+        return Split(*train, *val, f"{n} images of each domain held out of {dir_a.name}/{dir_b.name} "
+                                   f"(seed {cfg.seed})")
+    root = Path(cfg.dataroot)
+    val_a, val_b = (root / "valA", root / "valB") if cfg.direction == "a2b" else (root / "valB", root / "valA")
+    if val_a.is_dir() and val_b.is_dir():
+        val = [list_images(val_a), list_images(val_b)]
+        if all(val):
+            return Split(*train, *val, f"{val_a.name}/{val_b.name}")
+    return Split(*train, [], [], "")
+
+
+@dataclass(frozen=True)
 class Domain:
     """One domain's files, read from their headers only: whether every one is grayscale, and
     the bytes they take decoded as 8-bit RGB (unreadable headers count as color, size 0)."""
@@ -42,12 +99,9 @@ class Domain:
     nbytes: int
 
 
-def scan_domain(folder: Path, limit: float) -> Domain:
+def scan_domain(paths: list[Path], limit: float) -> Domain:
     from PIL import Image
 
-    paths = list_images(folder)
-    if not paths:
-        raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     paths = paths[: int(limit)] if math.isfinite(limit) else paths
     gray, nbytes = True, 0
     for path in paths:
@@ -74,7 +128,8 @@ def resolve_channels(cfg: TrainConfig, domain_a: Domain, domain_b: Domain) -> Tr
 
 
 class UnalignedDataset(Dataset):
-    """Item i: A image i mod |A| and a B image (random, or i mod |B| with serial batches).
+    """Item i: A image i mod |A| and a B image (random, or i mod |B| with serial batches), of
+    the split's training images.
 
     Returns `{"a": Tensor[Ca, S, S], "b": Tensor[Cb, S, S], "bad": str}` in the generators'
     value range, where `bad` lists (newline-separated) files that could not be read and were
@@ -82,12 +137,10 @@ class UnalignedDataset(Dataset):
     With `in_memory`, every image is decoded once here and no file is read per step.
     """
 
-    def __init__(self, cfg: TrainConfig):
-        dir_a, dir_b = domain_folders(cfg)
-        for folder in sorted((dir_a, dir_b)):
-            if not folder.is_dir():
-                raise DataError(f"{folder}: folder not found (DATAROOT needs trainA/ and trainB/)")
-        domain_a, domain_b = scan_domain(dir_a, cfg.max_dataset_size), scan_domain(dir_b, cfg.max_dataset_size)
+    def __init__(self, cfg: TrainConfig, split: Split | None = None):
+        self.split = split = split or split_dataset(cfg)
+        domain_a, domain_b = (scan_domain(split.train_a, cfg.max_dataset_size),
+                              scan_domain(split.train_b, cfg.max_dataset_size))
         self.cfg = cfg = resolve_channels(cfg, domain_a, domain_b)
         self.paths_a, self.paths_b = domain_a.paths, domain_b.paths
         self.value_range = value_range(cfg.generator_spec)

@@ -1,8 +1,10 @@
-"""`--eval-every N`: FID/KID of both generators on the dataset's test folders while training.
+"""`--eval-every N`: FID/KID of the generators on the validation images while training.
 
-Domain A's test images (DATAROOT/testA, or testB with --direction b2a) are translated in
-memory by `gen_a2b` and scored against the real test images of B, and the other way round.
-The real folders' features are computed once (and cached in the user cache).
+The validation images (`train.data.Split`: held out of trainA/trainB by `--val-from-train`,
+or DATAROOT/valA and valB) of domain A are translated in memory by `gen_a2b` and scored
+against the validation images of B, and the other way round for a CycleGAN. Test images are
+never used here: what chooses `best.pt` must not be what reports its quality. The real
+images' features are computed once (and cached in the user cache).
 """
 
 from __future__ import annotations
@@ -19,38 +21,32 @@ from cyclegan_tool.conventions import array_to_tensor, batch_to_arrays, padded_s
 from cyclegan_tool.errors import ConfigError, DataError
 from cyclegan_tool.imageio import decode
 from cyclegan_tool.metrics.features import FeatureExtractor
-from cyclegan_tool.metrics.folders import default_cache_dir, folder_features, image_files
+from cyclegan_tool.imageio import spread
+from cyclegan_tool.metrics.folders import default_cache_dir, files_features
 from cyclegan_tool.metrics.stats import fid_from_features, kid_from_features
 from cyclegan_tool.models import value_range
 from cyclegan_tool.train.config import TrainConfig
+from cyclegan_tool.train.data import Split
 
-METRICS = ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a")
-
-
-def test_folders(cfg: TrainConfig) -> tuple[Path, Path]:
-    """(test images of domain A, of domain B) after --direction."""
-    root = Path(cfg.dataroot)
-    a, b = root / "testA", root / "testB"
-    if cfg.direction == "b2a":
-        a, b = b, a
-    for folder in (a, b):
-        if not folder.is_dir():
-            raise ConfigError(f"--eval-every needs test images: {folder} not found")
-    return a, b
+NO_VALIDATION = ("--eval-every scores checkpoints on validation images: add --val-from-train N (N images of each "
+                 "domain held out of training) or DATAROOT/valA and valB (test images are never used to choose)")
 
 
 class TrainingEvaluator:
     """Scores the generators; built before training starts so a missing extra fails at once."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, extractor: FeatureExtractor | None = None):
-        self.cfg, self.device = cfg, device
-        self.folders = test_folders(cfg)
-        limit = cfg.eval_limit or None
-        self.sources = [image_files(f, limit=limit, spread=True) for f in self.folders]
+    def __init__(self, cfg: TrainConfig, device: torch.device, split: Split, directions: tuple[str, ...] = ("a2b", "b2a"),
+                 extractor: FeatureExtractor | None = None):
+        if not split.source:
+            raise ConfigError(NO_VALIDATION)
+        self.cfg, self.device, self.directions = cfg, device, directions
+        limit = cfg.eval_limit or 0
+        self.sources = [spread(paths, limit) if limit else paths for paths in (split.val_a, split.val_b)]
         self.extractor = extractor or FeatureExtractor(device=str(device))
-        # The real side is limited too: the same images every epoch, and no long start on big test sets.
-        self.real = [folder_features(f, self.extractor, limit=limit, spread=True, cache_dir=default_cache_dir()).features
-                     for f in self.folders]
+        # The real side is limited too: the same images every epoch, and no long start on big sets.
+        root = Path(cfg.dataroot)
+        self.real = [files_features(root, files, self.extractor, cache_dir=default_cache_dir()).features
+                     for files in self.sources]
 
     @torch.no_grad()
     def _translate(self, net: nn.Module, files: list[Path], multiple: int, spec) -> np.ndarray:
@@ -78,11 +74,13 @@ class TrainingEvaluator:
         return np.concatenate(feats)
 
     def __call__(self, nets: dict[str, nn.Module], multiple: int) -> dict[str, float]:
-        """{"kid_a2b", "kid_std_a2b", "fid_a2b", and the same for b2a}."""
+        """{"kid_a2b", "kid_std_a2b", "fid_a2b", and the same for b2a where the model has it}."""
         out: dict[str, float] = {}
         spec = self.cfg.generator_spec
         for name, files, real, gspec in (("a2b", self.sources[0], self.real[1], spec),
                                          ("b2a", self.sources[1], self.real[0], spec.reversed())):
+            if name not in self.directions:
+                continue
             net = nets[f"gen_{name}"]
             was_training = net.training
             net.eval()

@@ -20,9 +20,9 @@ from cyclegan_tool import __version__, checkpoints, conventions
 from cyclegan_tool.errors import CheckpointError, ConfigError, CycleGANError
 from cyclegan_tool.train import artifacts, distributed
 from cyclegan_tool.train.config import TrainConfig
-from cyclegan_tool.train.cyclegan import CycleGAN
 from cyclegan_tool.models import pad_multiple
 from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
+from cyclegan_tool.train.families import model_class
 from cyclegan_tool.train.plot import write_training_plot
 
 log = logging.getLogger("cyclegan_tool.train")
@@ -49,6 +49,41 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class Diverged(CycleGANError):
+    """The losses became NaN or infinite: the weights are lost, and nothing is saved over a good checkpoint."""
+
+
+class Health:
+    """Watches the losses for NaN/inf. On the CPU every step is checked; on a GPU a flag is kept
+    on the device and read only when the trainer saves or logs (reading it synchronises)."""
+
+    def __init__(self, device: torch.device):
+        self.eager = device.type == "cpu"
+        self.flag: torch.Tensor | None = None
+        self.ok, self.where = True, ""
+
+    def update(self, losses: dict[str, torch.Tensor], step: int, epoch: int) -> None:
+        bad = ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
+        if self.eager:
+            if bad:
+                terms = ", ".join(f"{k} {float(v):g}" for k, v in losses.items())
+                self.where = f"at epoch {epoch}, step {step} ({terms})"
+                self.fail()
+        else:
+            self.flag = bad if self.flag is None else self.flag | bad
+            self.where = f"by epoch {epoch}, step {step}"
+
+    def check(self, step: int) -> None:
+        if self.flag is not None and bool(self.flag):
+            self.fail()
+
+    def fail(self) -> None:
+        self.ok = False
+        raise Diverged(f"training diverged: the losses became NaN or infinite {self.where}; nothing was saved after "
+                       "that, so latest.pt keeps the last good state (lower --lr, or --amp none, and --resume or start "
+                       "again)")
 
 
 EXTENDABLE = ("n_epochs", "n_epochs_decay")  # what --resume may change besides runtime fields
@@ -116,7 +151,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
 
     dataset = UnalignedDataset(cfg)
     cfg = dataset.cfg.validate()  # channels resolved from the data
-    model = CycleGAN(cfg, device, rank=info.rank)
+    model = model_class(cfg.model)(cfg, device, rank=info.rank)
     epoch, batches_done, step = 0, 0, 0
     if state is not None:
         model.load_state_dict(state)
@@ -139,17 +174,21 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     if cfg.eval_every and info.is_main:
         from cyclegan_tool.train.evaluation import TrainingEvaluator
 
-        evaluator = TrainingEvaluator(cfg, device)
+        evaluator = TrainingEvaluator(cfg, device, dataset.split, model.DIRECTIONS)
     best = (state or {}).get("best") or {}
     if best.get("metric") != cfg.best_metric:
         best = {}
 
+    health = Health(device)
+
     def save(path: Path, epoch_: int, batches_: int) -> None:
+        health.check(step)  # never replace a good checkpoint with diverged weights
         checkpoints.save(path, {
             "format": checkpoints.FORMAT, "format_version": checkpoints.FORMAT_VERSION,
             "tool_version": __version__, "created": datetime.now(timezone.utc).isoformat(),
-            "config": cfg.to_dict(), "conventions": conventions.describe(dataset.value_range),
-            "arch": checkpoints.arch_entry(cfg.generator_spec, cfg.discriminator_spec("b"), cfg.discriminator_spec("a")),
+            "model": cfg.model, "config": cfg.to_dict(), "conventions": conventions.describe(dataset.value_range),
+            "arch": checkpoints.arch_entry(cfg.generator_spec, cfg.discriminator_spec("b"),
+                                           cfg.discriminator_spec("a") if "disc_a" in model.nets else None),
             "epoch": epoch_, "batches_done": batches_, "step": step, "rng": _rng_state(device), "best": best,
             **model.state_dict(),
         })
@@ -157,7 +196,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         artifacts.write_config(run_dir, cfg, {"world_size": info.world, "device": str(device),
-                                              "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b)})
+                                              "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b),
+                                              "validation": dataset.split.describe(Path(cfg.dataroot))})
         (run_dir / "samples").mkdir(exist_ok=True)
     loss_log = artifacts.LossLog(run_dir) if info.is_main else None
     board = artifacts.TensorBoard(run_dir) if cfg.tensorboard and info.is_main else None
@@ -179,6 +219,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                 losses = model.train_step(real_a, real_b)
                 step += 1
                 batches_done += 1
+                health.update(losses, step, epoch + 1)
                 for msg in filter(None, "\n".join(batch["bad"]).split("\n")):
                     if msg not in bad_seen:
                         bad_seen.add(msg)
@@ -187,6 +228,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                     continue
                 logged = None
                 if cfg.print_freq and step % cfg.print_freq == 0:
+                    health.check(step)
                     logged = {k: round(float(v), 5) for k, v in losses.items()}
                     loss_log.write({"epoch": epoch + 1, "step": step, "lr": model.lr, **logged})
                     if board:
@@ -220,21 +262,23 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                 save(run_dir / "latest.pt", epoch, 0)
                 if improved:
                     save(run_dir / "best.pt", epoch, 0)
-                artifacts.write_reference_generators(run_dir, model.nets, "latest", cfg.netG)
+                artifacts.write_reference_generators(run_dir, model.nets, "latest", cfg.netG, cfg.model)
                 if cfg.save_epoch_freq and epoch % cfg.save_epoch_freq == 0:
                     save(run_dir / f"epoch_{epoch:04d}.pt", epoch, 0)
-                    artifacts.write_reference_generators(run_dir, model.nets, str(epoch), cfg.netG)
+                    artifacts.write_reference_generators(run_dir, model.nets, str(epoch), cfg.netG, cfg.model)
                 write_training_plot(run_dir / "training.png", loss_log.records())
                 reporter.epoch_end(epoch=epoch, total_epochs=cfg.total_epochs,
                                    seconds=time.perf_counter() - t0, lr=model.lr, metrics=metrics, best=improved)
+    except Diverged:
+        raise
     except KeyboardInterrupt:
-        if info.is_main and not info.enabled:
+        if info.is_main and not info.enabled and health.ok:
             save(run_dir / "latest.pt", epoch, batches_done)
             raise CycleGANError(f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'latest.pt'} "
                                 "(continue with --resume)") from None
         raise
     except Exception:
-        if info.is_main and not info.enabled:  # keep what was learned up to the last finished step
+        if info.is_main and not info.enabled and health.ok:  # keep what was learned up to the last finished step
             try:
                 save(run_dir / "latest.pt", epoch, batches_done)
                 log.error("training stopped by an error at epoch %d, step %d; saved %s (continue with --resume "
