@@ -17,7 +17,7 @@ import types
 
 __version__ = "0.1.0"
 
-_API = ("convert", "convert_events", "describe_model", "evaluate", "export", "load_model", "resolve_model",
+_API = ("bench", "convert", "convert_events", "describe_model", "evaluate", "export", "load_model", "resolve_model",
         "shipped_models", "train")
 
 

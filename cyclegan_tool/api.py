@@ -29,6 +29,8 @@ class ResolvedModel:
     shipped: str | None = None
     scale: int | None = None  # run at this shorter side, outputs resized back
     int8: Path | None = None  # a shipped model's calibrated int8 form, a CPU candidate of --backend auto
+    direction: str | None = None  # which generator of the file to run (a training checkpoint holds two)
+    note: str = ""  # how a request was met, for the start line (a shipped model's pair for --direction)
 
 
 def shipped_models() -> list[str]:
@@ -46,14 +48,22 @@ def resolve_model(model: PathLike, direction: str | None = None) -> ResolvedMode
     if path.is_dir():
         from cyclegan_tool import checkpoints
 
-        return ResolvedModel(checkpoints.in_folder(path, direction))
+        return ResolvedModel(checkpoints.in_folder(path, direction), direction=direction)
     if path.exists() or path.suffix:
-        return ResolvedModel(path)
+        return ResolvedModel(path, direction=direction)
     from cyclegan_tool import zoo
 
-    entry_path = zoo.model_file(str(model))
-    return ResolvedModel(entry_path, shipped=str(model), scale=zoo.catalogue()[str(model)].get("size"),
-                         int8=zoo.int8_file(str(model)))
+    name, note = str(model), ""
+    entry = zoo.catalogue().get(name) if name in zoo.catalogue() else None
+    if entry is not None and direction and direction != entry.get("direction", "a2b"):
+        pair = entry.get("pair")
+        if not pair:
+            raise ConfigError(f"model '{name}' translates {entry.get('direction', 'a2b')} only; --direction "
+                              f"{direction} has no model to run")
+        name, note = pair, f" (--direction {direction} of {model}: its pair {pair})"
+    entry_path = zoo.model_file(name)
+    return ResolvedModel(entry_path, shipped=name, scale=zoo.catalogue()[name].get("size"), int8=zoo.int8_file(name),
+                         note=note)
 
 
 def convert_options(resolved: ResolvedModel, options=None, **overrides):
@@ -67,50 +77,58 @@ def convert_options(resolved: ResolvedModel, options=None, **overrides):
     return opts.validate()
 
 
+def with_share(opts):
+    """`opts` with this process's share of the files: as given (`shard`, set by --shard or
+    --devices), else the torchrun rank's when launched by torchrun with several processes."""
+    from cyclegan_tool.runtime.multi import shard_from_env
+
+    env = shard_from_env()
+    if env and opts.shard == (0, 1):
+        return replace(opts, shard=env[0])
+    return opts
+
+
 def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, options=None,
                    backend: str = "auto", device: str = "auto", precision: str = "auto",
                    direction: str | None = None, cancel=None, on_start: Callable[[str], None] | None = None,
                    nest_folders: bool | None = None, devices: str | Sequence[str] | None = None,
-                   **overrides) -> Iterator:
+                   norm_stats: str = "running", **overrides) -> Iterator:
     """Like `convert`, as a generator of `runtime.Progress` events ending with a `runtime.Summary`.
 
-    `on_start` receives one line saying which backend runs which model, and at what scale.
+    `on_start` receives one line saying which backend runs which model, and at what scale (only
+    in the share that reports, the first).
     `nest_folders`: a folder input goes to OUT/<its name>/ (default: only with several inputs).
     `devices` ("0,1", or "cpu,cpu"): one process per device, each on a disjoint share of the files.
+    `norm_stats`: "batch" runs batch-norm generators with each image's statistics (as the
+    reference's test.py without --eval); "running" (default) with their running statistics.
     """
-    from cyclegan_tool.runtime import make_backend, plan_many, run_convert
-
+    from cyclegan_tool.runner import open_backend
+    from cyclegan_tool.runtime import plan_many, run_convert
     from cyclegan_tool.runtime.multi import convert_on_devices, parse_devices, shard_from_env
 
     resolved = resolve_model(model, direction)
-    opts = convert_options(resolved, options, **overrides)
+    opts = with_share(convert_options(resolved, options, **overrides))
+    sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if devices:
         targets = parse_devices(devices)
-        planned = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
-                            nest_folders=nest_folders)  # collisions and unsafe outputs: refused before any process
+        planned = plan_many(sources, out, opts, nest_folders=nest_folders)  # refused before any process
         if on_start:
             on_start(f"{len(targets)} processes, one per device ({', '.join(targets)}), each on a share of the files")
-        yield from convert_on_devices(targets, dict(inputs=inputs, out=out, model=model, options=opts, backend=backend,
-                                                    precision=precision, direction=direction,
-                                                    nest_folders=nest_folders), total=len(planned))
+        yield from convert_on_devices(targets, convert_events, dict(
+            inputs=inputs, out=out, model=model, options=opts, backend=backend, precision=precision,
+            direction=direction, nest_folders=nest_folders, norm_stats=norm_stats), planned)
         return
     env = shard_from_env()
-    if env and opts.shard == (0, 1):  # under torchrun: this rank's share, on its own GPU
-        (rank, world), local = env
-        opts = replace(opts, shard=(rank, world))
-        device = f"cuda:{local}" if device == "auto" else device
-    jobs = plan_many([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs), out, opts,
-                     nest_folders=nest_folders)
-    from cyclegan_tool.runtime.autotune import sample_from
-    from cyclegan_tool.runtime.derived import calibration_from
-
-    be, why = make_backend(resolved.path, backend=backend, device=device, precision=precision, direction=direction,
-                           sample=sample_from(jobs, opts), int8_form=resolved.int8, calibration=calibration_from(jobs))
+    if env and device == "auto":  # under torchrun: this rank's share on its own GPU
+        device = f"cuda:{env[1]}"
+    jobs = plan_many(sources, out, opts, nest_folders=nest_folders)
+    be, why = open_backend(resolved, backend=backend, device=device, precision=precision,
+                           direction=resolved.direction, norm_stats=norm_stats, jobs=jobs, opts=opts)
     with be:
-        if on_start:
+        if on_start and opts.shard[0] == 0:
             scale = (f"; runs at its training scale (shorter side {resolved.scale}), outputs resized back"
                      if resolved.scale and opts.size == resolved.scale and opts.keep_size else "")
-            on_start(f"{why}: {be.describe()}; model {be.info.summary()}{scale}")
+            on_start(f"{why}{resolved.note}: {be.describe()}; model {be.info.summary()}{scale}")
         yield from run_convert(jobs, be, opts, cancel)
 
 
@@ -129,7 +147,7 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
     """{"what": architecture, direction, precision; "how": the backend and scale it will run
     with; "artifact": everything `cyclegan-tool info` says} for any model `convert` takes."""
     from cyclegan_tool.describe import describe_artifact
-    from cyclegan_tool.runtime import make_backend
+    from cyclegan_tool.runner import describe_plan
 
     resolved = resolve_model(model)
     desc = describe_artifact(str(resolved.path))
@@ -141,7 +159,7 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
         words = {1: "gray", 3: "RGB"}
         arch += f", {words.get(channels[0], channels[0])} -> {words.get(channels[1], channels[1])}"
     kind = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
-    _, how = make_backend(resolved.path, backend=backend, device=device, int8_form=resolved.int8)
+    how = describe_plan(resolved, backend=backend, device=device)
     if resolved.scale:
         how += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
     return {"what": f"{kind}: {arch}, {direction}, {desc.get('precision', 'fp32')}", "how": how, "artifact": desc}
@@ -152,14 +170,47 @@ def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", 
     """An opened inference backend for any model `convert` takes (use it as a context manager):
 
         with ct.load_model("horse2zebra") as m:
-            y = m.infer(x)      # Tensor[N, C, H, W] in m.info.value_range, H and W multiples of m.info.pad_multiple
+            y = m.infer(x)      # [N, C, H, W] float32 in m.info.value_range (NumPy; a torch tensor gives a torch
+                                # tensor), H and W multiples of m.info.pad_multiple
     """
-    from cyclegan_tool.runtime import make_backend
+    from cyclegan_tool.runner import open_backend
 
     resolved = resolve_model(model, direction)
-    be, _ = make_backend(resolved.path, backend=backend, device=device, precision=precision,
-                         direction=direction, int8_form=resolved.int8)
+    be, _ = open_backend(resolved, backend=backend, device=device, precision=precision, direction=resolved.direction)
     return be.open()
+
+
+def bench(model: PathLike, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
+          sizes: Sequence[tuple[int, int]] = ((256, 256),), batch: int = 1, iters: int = 10,
+          warmup: int = 3) -> Iterator[str]:
+    """Inference speed of `model` as `convert` would run it: yields the reason line, then one line
+    per size (median of `iters` batches of `batch` random images after `warmup`; no file I/O)."""
+    import statistics
+    import time
+
+    import numpy as np
+
+    from cyclegan_tool.conventions import padded_size
+    from cyclegan_tool.runner import open_backend
+
+    if batch < 1 or iters < 1 or warmup < 0:
+        raise ConfigError("--batch and --iters must be at least 1, --warmup 0 or more")
+    be, why = open_backend(resolve_model(model), backend=backend, device=device, precision=precision)
+    with be:
+        yield f"{why}: {be.describe()}"
+        lo, hi = be.info.value_range
+        for h, w in sizes:
+            h, w = padded_size(max(h, be.info.min_side), max(w, be.info.min_side), be.info.pad_multiple)
+            x = (np.random.default_rng(0).random((batch, be.info.spec.input_nc, h, w), np.float32) * (hi - lo) + lo)
+            for _ in range(warmup):
+                be.infer(x)
+            times = []
+            for _ in range(iters):
+                t0 = time.perf_counter()
+                be.infer(x)
+                times.append(time.perf_counter() - t0)
+            med = statistics.median(times)
+            yield f"{h}x{w} batch {batch}: {med * 1000:.1f} ms/batch, {batch / med:.1f} images/s"
 
 
 @dataclass(frozen=True)

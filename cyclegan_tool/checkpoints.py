@@ -120,6 +120,7 @@ class LoadedGenerator:
     source_sha256: str
     origin: str  # "cyclegan-tool" or "reference"
     epoch: int | None = None
+    norm_stats: str | None = None  # batch-norm generators: "running" or "batch" (models/norm_stats.py)
 
 
 def _reference_direction(path: Path, direction: str | None) -> str:
@@ -145,13 +146,19 @@ def in_folder(folder: Path, direction: str | None = None) -> Path:
 
 
 def load_generator(path: str | os.PathLike, *, direction: str | None = None,
-                   spec: GeneratorSpec | None = None) -> LoadedGenerator:
+                   spec: GeneratorSpec | None = None, norm_stats: str = "running") -> LoadedGenerator:
     """Load one generator, in eval mode on the CPU, from any supported file.
 
     Our checkpoints hold both directions (`direction` picks one, default a2b). A reference
     `*_net_G_A.pth` is a2b, `*_net_G_B.pth` b2a, `latest_net_G.pth` whatever `direction`
     says. The architecture is read off the file; `spec` overrides it for plain state_dicts.
+    `norm_stats="batch"`: batch norms use each image's statistics (models/norm_stats.py).
     """
+    from cyclegan_tool.models.norm_stats import has_batch_norm, use_batch_statistics
+    from cyclegan_tool.specs import NORM_STATS
+
+    if norm_stats not in NORM_STATS:
+        raise ConfigError(f"--norm-stats must be one of {', '.join(NORM_STATS)}, not '{norm_stats}'")
     path = Path(path)
     if direction is not None and direction not in DIRECTIONS:
         raise ConfigError(f"direction must be one of {DIRECTIONS}, not '{direction}'")
@@ -172,8 +179,11 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     net = build_generator(spec)
     load_into(net, state, f"{path}")
     net.eval()
-    return LoadedGenerator(net=net, spec=spec, direction=direction, source=path,
-                           source_sha256=sha256_file(path), origin=origin, epoch=epoch)
+    batch_norm = has_batch_norm(net)
+    if batch_norm and norm_stats == "batch":
+        use_batch_statistics(net)
+    return LoadedGenerator(net=net, spec=spec, direction=direction, source=path, source_sha256=sha256_file(path),
+                           origin=origin, epoch=epoch, norm_stats=norm_stats if batch_norm else None)
 
 
 def generator_spec_of(path: Path, state: dict) -> GeneratorSpec:

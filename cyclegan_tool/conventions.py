@@ -11,7 +11,6 @@ resizing images are in runtime/translate.py; how each file mode becomes RGB is i
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 VALUE_RANGE = (-1.0, 1.0)  # the paper's networks (tanh); the Keras chapter's (sigmoid) use (0, 1)
 LAYOUT = "NCHW"
@@ -41,30 +40,50 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"cannot turn {have}-channel pixels into {channels} channels")
 
 
-def array_to_tensor(pixels: np.ndarray, *, channels: int | None = None,
-                    value_range: tuple[float, float] = VALUE_RANGE) -> torch.Tensor:
-    """`uint8 or uint16 [H, W, C]` (or `[H, W]`) -> `Tensor[channels, H, W]` float32 in
-    `value_range` (C by default; see `to_channels`)."""
+def pixels_to_network(pixels: np.ndarray, *, channels: int | None = None,
+                      value_range: tuple[float, float] = VALUE_RANGE) -> np.ndarray:
+    """`uint8 or uint16 [H, W, C]` (or `[H, W]`) -> float32 `[channels, H, W]` in `value_range`
+    (C by default; see `to_channels`)."""
     scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
     if channels is not None or pixels.ndim == 2:
         pixels = to_channels(pixels, channels or 1)
-    pixels = pixels if pixels.flags.writeable and pixels.flags.c_contiguous else np.array(pixels)
     lo, hi = value_range
-    t = torch.from_numpy(pixels).permute(2, 0, 1).float()
-    return t.div_(scale / (hi - lo)).add_(lo)
+    x = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
+    x /= np.float32(scale / (hi - lo))
+    x += np.float32(lo)
+    return x
 
 
-def _to_uint8(t: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+def network_to_pixels(y: np.ndarray, value_range: tuple[float, float] = VALUE_RANGE) -> np.ndarray:
+    """float `[C, H, W]` in `value_range` -> `uint8 [H, W, C]`, clamped and rounded half to even
+    (as torch's `round`)."""
+    lo, hi = value_range
+    y = np.clip(np.asarray(y, dtype=np.float32), lo, hi) - np.float32(lo)
+    y *= np.float32(255.0 / (hi - lo))
+    return np.rint(y).astype(np.uint8).transpose(1, 2, 0)
+
+
+# The same conventions on torch tensors, for training and the PyTorch paths (torch imported here only).
+def array_to_tensor(pixels: np.ndarray, *, channels: int | None = None, value_range: tuple[float, float] = VALUE_RANGE):
+    """`uint8 or uint16 [H, W, C]` (or `[H, W]`) -> `Tensor[channels, H, W]` float32 in `value_range`."""
+    import torch
+
+    return torch.from_numpy(pixels_to_network(pixels, channels=channels, value_range=value_range))
+
+
+def _to_uint8(t, value_range: tuple[float, float]):
+    import torch
+
     lo, hi = value_range
     return t.detach().float().clamp(lo, hi).sub_(lo).mul_(255.0 / (hi - lo)).round_().to(torch.uint8)
 
 
-def tensor_to_array(t: torch.Tensor, value_range: tuple[float, float] = VALUE_RANGE) -> np.ndarray:
+def tensor_to_array(t, value_range: tuple[float, float] = VALUE_RANGE) -> np.ndarray:
     """`Tensor[C, H, W]` in `value_range` (any float dtype, any device) -> `uint8 [H, W, C]`, rounded."""
     return _to_uint8(t, value_range).permute(1, 2, 0).cpu().numpy()
 
 
-def batch_to_arrays(t: torch.Tensor, value_range: tuple[float, float] = VALUE_RANGE) -> list[np.ndarray]:
+def batch_to_arrays(t, value_range: tuple[float, float] = VALUE_RANGE) -> list[np.ndarray]:
     """`Tensor[N, C, H, W]` in `value_range` -> N arrays `uint8 [H, W, C]` (one device->host copy)."""
     host = _to_uint8(t, value_range).permute(0, 2, 3, 1).contiguous().cpu().numpy()
     return list(host)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cyclegan_tool import checkpoints
 from cyclegan_tool.errors import CycleGANError
 
 
@@ -18,11 +17,13 @@ def describe_artifact(path: str) -> dict:
     if is_image_name(p):
         raise CycleGANError(f"{p}: an image, not a model file (info describes .pt, .pth, .onnx and .plan files)")
     if suffix == ".onnx":
-        from cyclegan_tool.export.onnx_export import describe_onnx
+        from cyclegan_tool.onnx_metadata import describe_onnx
 
         return describe_onnx(p)
     if suffix in (".plan", ".engine") or p.name.endswith(".plan.json"):
-        from cyclegan_tool.export.sidecar import describe_engine
+        from cyclegan_tool.sidecar import describe_engine
 
         return describe_engine(p)
+    from cyclegan_tool import checkpoints
+
     return checkpoints.describe(p)

@@ -41,66 +41,9 @@ def atomic_write_json(path: str | os.PathLike, obj: object) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-def used_stamp(path: Path) -> Path:
-    """The empty file whose modification time says when `path` was last used, for files whose
-    own times must not change (a compiled OpenVINO form is keyed by its model file's mtime)."""
-    return path.with_name(f".{path.name}.used")
-
-
-def mark_used(path: Path) -> None:
-    """Stamp `path` as used now for `prune_lru(..., stamps=True)` (a read-only cache is left as it is)."""
-    try:
-        used_stamp(path).touch()
-    except OSError:
-        pass
-
-
-def prune_lru(folder: Path, pattern: str, limit: int, keep: tuple[Path, ...] = (), min_age_s: float = 0,
-              stamps: bool = False) -> None:
-    """Remove the least recently used files matching `pattern` in `folder` until they take at
-    most `limit` bytes; never those in `keep` or used in the last `min_age_s` seconds. Last use
-    is the modification time, or with `stamps` the later of it and its `used_stamp`'s (removed
-    with the file)."""
-    import time
-
-    recent = time.time() - min_age_s
-    found = []
-    for p in folder.glob(pattern):
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        used = st.st_mtime
-        if stamps:
-            try:
-                used = max(used, used_stamp(p).stat().st_mtime)
-            except OSError:
-                pass
-        found.append((used, st.st_size, p))
-    total = sum(size for _, size, _ in found)
-    kept = {Path(k).resolve() for k in keep}
-    for used, size, p in sorted(found, key=lambda f: f[0]):
-        if total <= limit:
-            break
-        if p.resolve() in kept or (min_age_s and used > recent):
-            continue
-        try:
-            p.unlink(missing_ok=True)
-            if stamps:
-                used_stamp(p).unlink(missing_ok=True)
-        except OSError:
-            continue
-        total -= size
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def user_cache_dir() -> Path:
-    """The tool's folder in the user cache: `$XDG_CACHE_HOME/cyclegan-tool` (or `~/.cache/...`)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cyclegan-tool"

@@ -41,6 +41,17 @@ def read_metadata(model) -> dict:
     return from_map({entry.key: entry.value for entry in model.metadata_props})
 
 
+def min_side_of(meta: dict) -> int:
+    """The smallest H and W the model's generator runs at: its metadata's `min_side`; files
+    exported before it was recorded rebuild the architecture to tell (which imports torch)."""
+    if "min_side" in meta:
+        return int(meta["min_side"])
+    from cyclegan_tool.models import min_side
+    from cyclegan_tool.specs import GeneratorSpec
+
+    return min_side(GeneratorSpec.from_dict(meta["generator"]))
+
+
 def _varint(f) -> int:
     shift = value = 0
     while True:
@@ -103,9 +114,89 @@ def read_metadata_file(path: str | Path) -> dict:
     return from_map(props)
 
 
+def _fields(data: bytes):
+    """(field number, wire type, value) of a serialized protobuf message's top-level fields;
+    length-delimited values as bytes."""
+    import io
+
+    f, end = io.BytesIO(data), len(data)
+    while f.tell() < end:
+        tag = _varint(f)
+        wire = tag & 7
+        if wire == 0:
+            yield tag >> 3, wire, _varint(f)
+        elif wire == 1:
+            yield tag >> 3, wire, f.read(8)
+        elif wire == 5:
+            yield tag >> 3, wire, f.read(4)
+        elif wire == 2:
+            yield tag >> 3, wire, f.read(_varint(f))
+        else:
+            raise ValueError(f"wire type {wire}")
+
+
+def _tensor_locations(tensor: bytes) -> list[str]:
+    """The external data file a TensorProto names (`external_data` entry `location`), if any."""
+    return [value for number, _, entry in _fields(tensor) if number == 13
+            for k, value in [_entry(entry)] if k == "location"]
+
+
+def _graph_locations(graph: bytes) -> list[str]:
+    found = []
+    for number, wire, value in _fields(graph):
+        if wire != 2:
+            continue
+        if number == 5:  # initializer
+            found += _tensor_locations(value)
+        elif number == 15:  # sparse_initializer: values and indices are tensors
+            found += [loc for n, w, t in _fields(value) if w == 2 and n in (1, 2) for loc in _tensor_locations(t)]
+        elif number == 1:  # node: tensors and subgraphs in its attributes
+            for n, w, attr in _fields(value):
+                if n != 5 or w != 2:
+                    continue
+                for an, aw, av in _fields(attr):
+                    if aw == 2 and an in (5, 10):  # t, tensors
+                        found += _tensor_locations(av)
+                    elif aw == 2 and an in (6, 11):  # g, graphs
+                        found += _graph_locations(av)
+    return found
+
+
+def external_data_files(path: str | Path) -> list[Path]:
+    """The files an ONNX model keeps its weights in besides itself (external data), in order of
+    first mention, as paths beside the model. BackendError where the file is not readable ONNX."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        locations = [loc for number, wire, graph in _fields(data) if number == 7 and wire == 2
+                     for loc in _graph_locations(graph)]
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as e:
+        raise BackendError(f"{path}: not a readable ONNX file ({e or type(e).__name__})") from None
+    return [path.parent / loc for loc in dict.fromkeys(locations)]
+
+
 def require(meta: dict, path: Path) -> dict:
     """`meta` if it describes a generator, else a BackendError saying how to get such a file."""
     if "generator" not in meta:
         raise BackendError(f"{path}: no cyclegan-tool metadata in this ONNX file; export it with "
                            "`cyclegan-tool export` so the runtime knows its conventions")
     return meta
+
+
+def describe_onnx(path: str | Path) -> dict:
+    """What an ONNX model is (for `cyclegan-tool info`): our metadata, the opset and its operators."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except ImportError:
+        raise BackendError("describing an ONNX model needs the 'onnx' package (pip install onnx)") from None
+    except Exception as e:
+        raise BackendError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
+    if not model.graph.node or not model.opset_import:
+        raise BackendError(f"{path}: not an ONNX model (empty, or it has no graph)")
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {"file": str(path), "kind": "ONNX model", "opset": model.opset_import[0].version,
+            **read_metadata(model), "ops": ops}

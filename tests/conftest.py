@@ -56,10 +56,10 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
     yield
     # Measured backend choices (runtime/autotune.py) stay with the test that measured them.
-    from cyclegan_tool.runtime.autotune import cache_path
+    from cyclegan_tool.runtime.autotune import STORE
 
     with contextlib.suppress(OSError):  # a test may point the cache somewhere unwritable
-        cache_path().unlink(missing_ok=True)
+        STORE.path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -110,3 +110,12 @@ def tiny_onnx(tiny_generator) -> Path:
     out = tiny_generator.parent / "tiny.onnx"
     export_onnx(checkpoints.load_generator(tiny_generator), out)
     return out
+
+
+def make_backend(path, **kwargs):
+    """(backend, reason) for a model file, as `convert` would pick it (the runner's planner)."""
+    from cyclegan_tool.api import resolve_model
+    from cyclegan_tool.runner import open_backend
+
+    resolved = resolve_model(path, kwargs.get("direction"))
+    return open_backend(resolved, **kwargs)

@@ -135,7 +135,8 @@ def test_scaling_a_strip_is_capped():
 
 
 def test_images_too_big_for_memory_are_tiled_on_every_backend(tmp_path, tiny_onnx, monkeypatch):
-    from cyclegan_tool.runtime import make_backend, run_convert, translate
+    from cyclegan_tool.runtime import run_convert, translate
+    from conftest import make_backend
 
     monkeypatch.setattr(translate, "AUTO_TILE_PIXELS", 40 * 40)
     save(tmp_path / "in" / "big.png", rgb(64, 80))
@@ -301,18 +302,23 @@ def test_help_does_not_load_torch():
 
 def test_an_unknown_precision_is_refused_by_the_api_and_the_bench_takes_bf16(tiny_onnx, monkeypatch):
     import cyclegan_tool as ct
-    from cyclegan_tool.runtime import autotune
 
     with pytest.raises(ConfigError, match="--precision must be one of auto, fp16, fp32, bf16, not 'int4'"):
         ct.load_model(tiny_onnx, precision="int4")  # was ignored: the FP32 graph ran as if asked for nothing
     # The CLIs list the API's precisions; bf16 for an ONNX model on a CPU is OpenVINO's bf16 arithmetic.
     res = run_cli("bench", tiny_onnx, "--precision", "bf16", "--iters", "1", "--warmup", "0", "--size", "32")
+    from cyclegan_tool.devices import cpu_has_native_bf16
+
     if importlib.util.find_spec("openvino") is None:
-        one_line_error(res, "tiny.onnx", "needs OpenVINO")
-    else:
-        assert res.exit_code == 0 and "openvino computing in bf16 on CPU (asked for)" in res.output, res.output
-    monkeypatch.setattr(autotune, "openvino_version", lambda: None)
-    with pytest.raises(ConfigError, match="tiny.onnx: --precision bf16 for an ONNX model needs OpenVINO"):
+        one_line_error(res, "tiny.onnx", "which is not installed")
+    elif not cpu_has_native_bf16():
+        one_line_error(res, "tiny.onnx", "no native bf16")
+    else:  # bf16 arithmetic, never the FP32 graph in its place
+        assert res.exit_code == 0 and "bf16 arithmetic -> " in res.output and "bf16 on cpu" in res.output, res.output
+    from cyclegan_tool.runtime import facts
+
+    monkeypatch.setattr(facts, "package_version", lambda name: None)
+    with pytest.raises(ConfigError, match="tiny.onnx: --precision bf16 .* OpenVINO, which is not installed"):
         ct.load_model(tiny_onnx, precision="bf16")
 
 

@@ -160,7 +160,7 @@ def test_engine_for_a_gray_input_model_takes_its_channels(gray_color_run, tmp_pa
     side = json.loads((tmp_path / "g.plan.json").read_text())
     assert side["profile"]["min"] == [1, 1, 64, 64] and side["profile"]["max"] == [2, 1, 96, 96]  # min: the default
     assert side["conventions"]["value_range"] == [0.0, 1.0] and side["generator"]["output_nc"] == 3
-    from cyclegan_tool.export import sidecar
+    from cyclegan_tool import sidecar
 
     assert report.engine_info and sidecar.limits(side)["max_batch"] == 2
     with pytest.raises(Exception, match="takes 1 channel"):

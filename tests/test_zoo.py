@@ -10,7 +10,7 @@ from PIL import Image
 
 from cyclegan_tool.cli import cli
 from cyclegan_tool.errors import ConfigError
-from cyclegan_tool.runtime import make_backend
+from conftest import make_backend
 from cyclegan_tool.zoo import catalogue, model_file
 
 MODELS = sorted(catalogue())

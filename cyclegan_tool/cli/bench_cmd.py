@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import click
 
-from cyclegan_tool.runtime.select import BACKENDS, PRECISIONS
+from cyclegan_tool.runtime.plan import BACKENDS, PRECISIONS
 
 
 @click.command()
@@ -17,35 +14,27 @@ from cyclegan_tool.runtime.select import BACKENDS, PRECISIONS
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto")
 @click.option("--size", "sizes", multiple=True, default=["256"], show_default=True,
               help="HxW or N (square); repeatable.")
-@click.option("--batch", type=int, default=1, show_default=True)
-@click.option("--iters", type=int, default=10, show_default=True)
-@click.option("--warmup", type=int, default=3, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--iters", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
 def bench(model, backend, device, precision, sizes, batch, iters, warmup) -> None:
     """Measure inference images/s (median of --iters batches after --warmup; no file I/O)."""
-    import torch
+    from cyclegan_tool.api import bench as run_bench
 
-    from cyclegan_tool.api import resolve_model
-    from cyclegan_tool.conventions import padded_size
-    from cyclegan_tool.runtime import make_backend
+    shapes = [_parse_size(text) for text in sizes]
+    for line in run_bench(model, backend=backend, device=device, precision=precision, sizes=shapes, batch=batch,
+                          iters=iters, warmup=warmup):
+        click.echo(line)
 
-    be, why = make_backend(resolve_model(model).path, backend=backend, device=device, precision=precision)
-    with be:
-        click.echo(f"{why}: {be.describe()}")
-        for text in sizes:
-            h, w = (int(v) for v in (text.split("x") if "x" in text else (text, text)))
-            h, w = padded_size(h, w, be.info.pad_multiple)
-            x = torch.rand(batch, 3, h, w) * 2 - 1
-            sync = torch.cuda.synchronize if be.device.type == "cuda" else (lambda: None)
-            if be.device.type == "cuda":
-                x = x.to(be.device)
-            for _ in range(warmup):
-                be.infer(x)
-            sync()
-            times = []
-            for _ in range(iters):
-                t0 = time.perf_counter()
-                be.infer(x)
-                sync()
-                times.append(time.perf_counter() - t0)
-            med = statistics.median(times)
-            click.echo(f"{h}x{w} batch {batch}: {med * 1000:.1f} ms/batch, {batch / med:.1f} images/s")
+
+def _parse_size(text: str) -> tuple[int, int]:
+    from cyclegan_tool.errors import ConfigError
+
+    parts = text.lower().split("x") if "x" in text.lower() else [text, text]
+    try:
+        h, w = (int(v) for v in parts)
+    except ValueError:
+        raise ConfigError(f"--size '{text}': give HxW or N, e.g. 256 or 512x768") from None
+    if h < 1 or w < 1:
+        raise ConfigError(f"--size '{text}': sides must be at least 1")
+    return h, w

@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from cyclegan_tool.runtime.select import BACKENDS, PRECISIONS
-
 from cyclegan_tool.cli.options import options_from
 from cyclegan_tool.errors import ConfigError
+from cyclegan_tool.specs import NORM_STATS
 from cyclegan_tool.runtime.options import ConvertOptions
+from cyclegan_tool.runtime.plan import BACKENDS, PRECISIONS
 
 
 def _parse_shard(text: str | None) -> tuple[int, int]:
@@ -39,30 +39,32 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
               help="auto = fp16 on CUDA (PyTorch); on a CPU the setting measured fastest here within 35 dB of "
                    "fp32: bf16 where the CPU has AVX512-BF16 or AMX, a shipped model's int8 form. fp32: FP32 "
                    "arithmetic only. bf16: PyTorch autocast (checkpoints) or OpenVINO (ONNX models) on a CPU.")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint "
+              "(a shipped model: its pair for the other direction).")
+@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="running", show_default=True,
+              help="Batch-norm generators (pix2pix U-Nets, --norm batch): running = their running statistics (the "
+                   "reference test.py with --eval); batch = each image's own statistics (test.py's default, as "
+                   "the pix2pix paper prescribes). Instance-norm models are unaffected.")
 @click.option("--devices", help="Several devices, e.g. 0,1 (GPUs) or cpu,cpu: one process per device, files "
               "split between them.")
 @click.option("--shard", help="Only this share of the files, K/N (set by --devices and torchrun).")
 @options_from(ConvertOptions)
-def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precision, direction, devices, shard,
-            **options) -> None:
+def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precision, direction, norm_stats, devices,
+            shard, **options) -> None:
     """Translate the image file or folder IN (recursively) into OUT, mirroring the tree.
 
     Exit status 1 if any file failed (each is reported by name), 0 otherwise.
     """
-    from cyclegan_tool.api import convert_events
-    from cyclegan_tool.runtime.multi import shard_from_env
+    from cyclegan_tool.api import convert_events, with_share
 
     given = [v for v in (engine, onnx, checkpoint, model) if v]
     if len(given) != 1:
         raise ConfigError("give exactly one of --engine, --onnx, --checkpoint or --model")
-    opts = ConvertOptions(**options, shard=_parse_shard(shard))
-    env = shard_from_env()
-    rank = env[0][0] if env and not shard else opts.shard[0]
-    quiet = rank > 0  # of several shares, only the first reports
+    opts = with_share(ConvertOptions(**options, shard=_parse_shard(shard)))
+    quiet = opts.shard[0] > 0  # of several shares, only the first reports
     events = convert_events(inp, out, model=given[0], options=opts, backend=backend, device=device,
-                            precision=precision, direction=direction, devices=devices,
-                            on_start=None if quiet else (lambda line: click.echo(line, err=True)))
+                            precision=precision, direction=direction, devices=devices, norm_stats=norm_stats,
+                            on_start=lambda line: click.echo(line, err=True))
     summary = _drive(events, show_bar=not quiet)
     click.echo(summary.line(), err=True)
     for note in summary.notes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cyclegan_tool.export.trt_libs import LIBRARIES
+from cyclegan_tool.trt_libs import LIBRARIES
 
 
 def _size(path: Path) -> str:

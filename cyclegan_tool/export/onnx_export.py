@@ -16,7 +16,7 @@ from cyclegan_tool import __version__, conventions
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
 from cyclegan_tool.fileio import atomic_write
-from cyclegan_tool.models import pad_multiple, value_range
+from cyclegan_tool.models import min_side, pad_multiple, value_range
 from cyclegan_tool.onnx_metadata import read_metadata, set_metadata
 
 INPUT, OUTPUT = "input", "output"
@@ -75,11 +75,13 @@ def model_metadata(loaded: LoadedGenerator, precision: str) -> dict:
         "direction": loaded.direction,
         "conventions": conventions.describe(value_range(loaded.spec)),
         "pad_multiple": pad_multiple(loaded.spec),
+        "min_side": min_side(loaded.spec),
         "precision": precision,
         "io": {"input": INPUT, "output": OUTPUT, "layout": "NCHW",
                "dtype": "float16" if precision == "fp16" else "float32"},
         "source": {"file": loaded.source.name, "sha256": loaded.source_sha256, "origin": loaded.origin,
                    "epoch": loaded.epoch},
+        **({"norm_stats": loaded.norm_stats} if loaded.norm_stats else {}),
     }
 
 
@@ -183,19 +185,3 @@ def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool 
         parity = check_parity(model, loaded, precision, check_sizes) if check else {"skipped": True}
     parity["export_seconds"] = round(time.perf_counter() - t0, 2)
     return OnnxExport(path=save_model(model, path), precision=precision, metadata=meta, parity=parity)
-
-
-def describe_onnx(path: Path) -> dict:
-    onnx = _onnx()
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise ExportError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
-    if not model.graph.node or not model.opset_import:
-        raise ExportError(f"{path}: not an ONNX model (empty, or it has no graph)")
-    meta = read_metadata(model)
-    ops: dict[str, int] = {}
-    for node in model.graph.node:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    return {"file": str(path), "kind": "ONNX model", "opset": model.opset_import[0].version,
-            **{k: v for k, v in meta.items()}, "ops": ops}

@@ -17,16 +17,12 @@ import torch
 
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError
+from cyclegan_tool.fidelity import psnr
 from cyclegan_tool.models import min_side, pad_multiple, value_range
 
 FP32_MAX_ABS = 1e-3
 FP16_MIN_PSNR = 40.0
 FP16_MAX_ABS = 0.1
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak_to_peak: float = 2.0) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(peak_to_peak**2 / mse)
 
 
 def default_sizes(loaded: LoadedGenerator) -> tuple[tuple[int, int], ...]:

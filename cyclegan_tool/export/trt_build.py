@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan_tool.errors import ExportError
-from cyclegan_tool.export import sidecar, trt_libs
+from cyclegan_tool import sidecar, trt_libs
 from cyclegan_tool.fileio import atomic_write, sha256_file
 
 Shape = tuple[int, int, int, int]
@@ -82,7 +82,9 @@ def build_engine(onnx_path: Path, plan_path: Path, meta: dict, cfg: EngineConfig
                           "(run with -v for the builder log)")
     data = bytes(serialized)
     atomic_write(plan_path, lambda f: f.write(data))
-    gpu = sidecar.current_gpu()
+    from cyclegan_tool.devices import cuda_gpu
+
+    gpu = cuda_gpu()
     info = sidecar.make(
         meta=meta, lib=lib, io={"input": inp.name, "output": out.name, "dtype": got,
                                 "output_dtype": trt_libs.dtype_name(lib, out.dtype)},

@@ -15,7 +15,7 @@ from cyclegan_tool.api import shipped_models
 from cyclegan_tool.gui import state as logic
 from cyclegan_tool.gui.worker import ConvertWorker, start
 from cyclegan_tool.runtime.options import OUTPUT_FORMATS as FORMATS
-from cyclegan_tool.runtime.select import BACKENDS
+from cyclegan_tool.runtime.plan import BACKENDS
 
 
 class DropList(QListWidget):

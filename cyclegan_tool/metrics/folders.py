@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan_tool.cache import FileCache
 from cyclegan_tool.errors import DataError
-from cyclegan_tool.fileio import atomic_write, sha256_file
+from cyclegan_tool.fileio import sha256_file
 from cyclegan_tool.imageio import IMAGE_EXTENSIONS, decode, list_images
 from cyclegan_tool.imageio import spread as spread_sample
 from cyclegan_tool.metrics.features import FeatureExtractor
@@ -43,10 +44,11 @@ class FolderFeatures:
         return len(self.features)
 
 
-def default_cache_dir() -> Path:
-    from cyclegan_tool.fileio import user_cache_dir
+FEATURES = FileCache("fid", 1 << 30)  # real folders' features, least recently used removed past 1 GiB
 
-    return user_cache_dir() / "fid"
+
+def default_cache_dir() -> Path:
+    return FEATURES.folder
 
 
 # The reference implementation's test.py writes every visual of a model into one folder as
@@ -124,10 +126,12 @@ def files_features(folder: Path, files: list[Path], extractor: FeatureExtractor,
                    cache_dir: str | os.PathLike | None = None, progress: Progress | None = None) -> FolderFeatures:
     """Features of `files` (images under `folder`, e.g. a validation split held out of it);
     cached as `folder_features` caches a whole folder's."""
-    entry = None
+    store = name = None
     if cache_dir is not None:
-        entry = Path(cache_dir) / f"{_cache_key(folder, files, extractor)}.npz"
-        if entry.is_file():
+        store = FEATURES if Path(cache_dir) == FEATURES.folder else FileCache("fid", FEATURES.limit, Path(cache_dir))
+        name = _cache_key(folder, files, extractor)
+        entry = store.get(name, ".npz")
+        if entry is not None:
             try:
                 with np.load(entry, allow_pickle=False) as z:
                     result = FolderFeatures(folder, z["features"], bool(z["gray"]), [str(s) for s in z["skipped"]],
@@ -135,8 +139,9 @@ def files_features(folder: Path, files: list[Path], extractor: FeatureExtractor,
                 if progress:
                     progress(len(files), len(files))
                 return result
-            except (OSError, KeyError, ValueError):
+            except Exception:  # cut short or from another NumPy (BadZipFile, KeyError, ...): computed again
                 log.warning("%s: unreadable cache entry, computing again", entry)
+                store.remove(entry)
     feats, gray, skipped, pending = [], True, [], []
 
     def flush() -> None:
@@ -161,8 +166,11 @@ def files_features(folder: Path, files: list[Path], extractor: FeatureExtractor,
     if not feats:
         raise DataError(f"{folder}: none of its {len(files)} image files can be read ({skipped[0]})")
     result = FolderFeatures(folder, np.concatenate(feats), gray, skipped)
-    if entry is not None:
+    if store is not None:
         buf = io.BytesIO()
         np.savez(buf, features=result.features, gray=np.array(gray), skipped=np.array(skipped, dtype=str))
-        atomic_write(entry, lambda f: f.write(buf.getvalue()))
+        try:
+            store.put_bytes(name, ".npz", buf.getvalue())
+        except OSError as e:  # a full or read-only cache only costs computing again next time
+            log.warning("could not cache the features of %s: %s", folder, e)
     return result

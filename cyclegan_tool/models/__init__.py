@@ -16,7 +16,7 @@ from cyclegan_tool.models import discriminators, keras, resnet, unet  # noqa: F4
 from cyclegan_tool.models.init import INITS, init_weights
 from cyclegan_tool.models.norms import NORMS
 from cyclegan_tool.models.registry import DISCRIMINATORS, GENERATORS
-from cyclegan_tool.models.specs import DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.specs import DiscriminatorSpec, GeneratorSpec
 
 __all__ = [
     "DISCRIMINATORS", "GENERATORS", "INITS", "NORMS", "DiscriminatorSpec", "GeneratorSpec",

@@ -12,7 +12,7 @@ import torch.nn as nn
 from cyclegan_tool.models.antialias import BlurDownsample
 from cyclegan_tool.models.norms import NORMS, conv_bias
 from cyclegan_tool.models.registry import DISCRIMINATORS
-from cyclegan_tool.models.specs import DiscriminatorSpec
+from cyclegan_tool.specs import DiscriminatorSpec
 
 
 class NLayerDiscriminator(nn.Module):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models.norms import NORMS
 from cyclegan_tool.models.registry import DISCRIMINATORS, GENERATORS
-from cyclegan_tool.models.specs import DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.specs import DiscriminatorSpec, GeneratorSpec
 
 KERAS_EPS = 1e-3
 KERNEL_SIZES = (3, 5)  # the chapter's: 3 for colorization, 5 for digits (others are accepted)

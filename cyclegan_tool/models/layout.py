@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from cyclegan_tool.errors import CheckpointError
-from cyclegan_tool.models.specs import DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.specs import DiscriminatorSpec, GeneratorSpec
 
 _LEGACY_STAT = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-from cyclegan_tool.models.specs import DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.specs import DiscriminatorSpec, GeneratorSpec
 from cyclegan_tool.registry import Registry
 
 GENERATORS: Registry[Callable[[GeneratorSpec], nn.Module]] = Registry("generator")

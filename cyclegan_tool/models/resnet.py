@@ -12,7 +12,7 @@ import torch.nn as nn
 from cyclegan_tool.models.antialias import BlurDownsample, BlurUpsample
 from cyclegan_tool.models.norms import NORMS, conv_bias
 from cyclegan_tool.models.registry import GENERATORS
-from cyclegan_tool.models.specs import GeneratorSpec
+from cyclegan_tool.specs import GeneratorSpec
 
 
 class ResnetBlock(nn.Module):

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from cyclegan_tool.models.norms import NORMS, conv_bias
 from cyclegan_tool.models.registry import GENERATORS
-from cyclegan_tool.models.specs import GeneratorSpec
+from cyclegan_tool.specs import GeneratorSpec
 
 
 class UnetSkipConnectionBlock(nn.Module):

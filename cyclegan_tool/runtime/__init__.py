@@ -1,7 +1,8 @@
-"""Inference: backends (TensorRT, ONNX Runtime, PyTorch) behind one interface, and the
-folder pipeline that `convert` and the GUI share.
+"""Inference: backends (TensorRT, ONNX Runtime, OpenVINO, PyTorch) behind one interface, the
+planner that decides which runs (plan.py), the measurements it decides by (autotune.py), and
+the folder pipeline that `convert` and the GUI share.
 
-    backend, why = make_backend("h2z.onnx")
+    backend, why = cyclegan_tool.runner.open_backend(resolved)     # plan, forms, measurements
     with backend:
         for event in run_convert(plan_jobs("in", "out", opts), backend, opts):
             ...
@@ -11,7 +12,6 @@ from cyclegan_tool.runtime.base import Backend, ModelInfo
 from cyclegan_tool.runtime.jobs import Job, plan_jobs, plan_many
 from cyclegan_tool.runtime.options import ConvertOptions
 from cyclegan_tool.runtime.pipeline import Progress, Summary, run_convert
-from cyclegan_tool.runtime.select import make_backend
 
-__all__ = ["Backend", "ConvertOptions", "Job", "ModelInfo", "Progress", "Summary", "make_backend",
-           "plan_jobs", "plan_many", "run_convert"]
+__all__ = ["Backend", "ConvertOptions", "Job", "ModelInfo", "Progress", "Summary", "plan_jobs", "plan_many",
+           "run_convert"]

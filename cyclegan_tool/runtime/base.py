@@ -1,10 +1,13 @@
 """The backend interface: open, infer a batch, close.
 
-    with open_backend("h2z.onnx") as backend:
-        y = backend.infer(x)   # Tensor[N, 3, H, W] in [-1, 1] -> same shape, float32
+    with load_model("h2z.onnx") as backend:
+        y = backend.infer(x)   # float32 [N, 3, H, W] in [-1, 1] -> same shape, float32
 
-The public `infer` checks the input against what the model accepts; subclasses fill
-`_open`, `_infer_impl` and `_close`, importing their libraries lazily.
+Arrays are NumPy's, so that a run on ONNX Runtime or OpenVINO imports no torch; a torch
+tensor given to `infer` comes back as a torch tensor. The public `infer` checks the input
+against what the model accepts; subclasses fill `_open`, `_infer_impl` (NumPy in and out) and
+`_close`, importing their libraries lazily, and are given only resolved settings (the
+planner, runtime/plan.py, decides what runs where).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-import torch
+import numpy as np
 
 from cyclegan_tool.errors import BackendError
-from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.specs import GeneratorSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +30,7 @@ class ModelInfo:
     precision: str
     pad_multiple: int
     source: str
+    min_side: int = 8  # the smallest H and W the generator runs at
     # What the backend accepts (an engine's profile); None = unlimited. The pipeline plans
     # every batch and tile within these, so `infer` never sees a shape outside them.
     min_batch: int = 1
@@ -57,7 +61,7 @@ class Backend(ABC):
     def __init__(self) -> None:
         self._opened = False
         self.info: ModelInfo | None = None
-        self.device = torch.device("cpu")
+        self.device = "cpu"  # where it runs: "cpu" or "cuda:N"
 
     def open(self) -> Backend:
         if not self._opened:
@@ -79,14 +83,18 @@ class Backend(ABC):
     def describe(self) -> str:
         return f"{self.name} on {self.device}"
 
-    @torch.no_grad()
-    def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """`Tensor[N, input_nc, H, W]` float in `info.value_range`, H and W multiples of
-        `info.pad_multiple` -> `Tensor[N, output_nc, H, W]` float32 in that range on `self.device`."""
+    def infer(self, x):
+        """float `[N, input_nc, H, W]` in `info.value_range`, H and W multiples of
+        `info.pad_multiple` -> float32 `[N, output_nc, H, W]` in that range: a NumPy array, or a
+        CPU torch tensor where `x` is a torch tensor."""
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            return torch.from_numpy(self.infer(x.detach().float().cpu().numpy()))
         if not self._opened:
             raise BackendError(f"{self.name}: infer() before open()")
         info = self.info
-        if x.dim() != 4 or x.shape[1] != info.spec.input_nc:
+        if x.ndim != 4 or x.shape[1] != info.spec.input_nc:
             raise BackendError(f"{self.name}: expected [N, {info.spec.input_nc}, H, W], got {list(x.shape)}")
         h, w = x.shape[-2:]
         if h % info.pad_multiple or w % info.pad_multiple:
@@ -101,13 +109,13 @@ class Backend(ABC):
         if info.min_hw and (h < info.min_hw[0] or w < info.min_hw[1]):
             raise BackendError(f"{self.name}: {h}x{w} is under the engine profile's minimum "
                                f"{info.min_hw[0]}x{info.min_hw[1]}")
-        return self._infer_impl(x)
+        return self._infer_impl(np.ascontiguousarray(x, dtype=np.float32))
 
     @abstractmethod
     def _open(self) -> ModelInfo: ...
 
     @abstractmethod
-    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor: ...
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray: ...
 
     def _close(self) -> None:
         pass

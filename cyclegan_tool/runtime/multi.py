@@ -2,7 +2,9 @@
 files (`ConvertOptions.shard`), their events merged into one stream.
 
 `convert_on_devices` is what `cyclegan_tool.convert(..., devices=...)` and `convert --devices`
-run; torchrun launches are recognised by `shard_from_env`.
+run, given the converter each worker calls (the API's `convert_events`); torchrun launches are
+recognised by `shard_from_env`. A worker that dies (killed, out of memory) does not take its
+files with it in silence: every file of its share that it did not report is failed by name.
 """
 
 from __future__ import annotations
@@ -42,28 +44,27 @@ def parse_devices(devices: str | list[str]) -> list[str]:
     return [f"cuda:{d}" if d.isdigit() else "cpu" for d in items]
 
 
-def _worker(rank: int, world: int, device: str, kwargs: dict, events) -> None:
+def _worker(rank: int, world: int, device: str, converter, kwargs: dict, events) -> None:
     """One share on one device; every event (or the error that ended the share) goes to `events`."""
     if device.startswith("cuda:"):  # this process sees its GPU only, as cuda:0
         os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
         device = "cuda:0"
-    elif device == "cpu":
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    from cyclegan_tool import api
-
+    elif device == "cpu":  # each runtime reads these when it starts its threads
+        threads = str(max(1, (os.cpu_count() or 1) // world))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = threads
     try:
         opts = replace(kwargs.pop("options"), shard=(rank, world))
-        for event in api.convert_events(**kwargs, options=opts, device=device):
+        for event in converter(**kwargs, options=opts, device=device):
             events.put((rank, event))
     except Exception as e:  # the parent reports it; the other shares go on
         events.put((rank, CycleGANError(f"device {device}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")))
     events.put((rank, None))
 
 
-def convert_on_devices(devices: list[str], kwargs: dict, total: int) -> Iterator:
-    """Progress events of all shares (renumbered as one run of `total` files), then one merged Summary."""
+def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: list) -> Iterator:
+    """Progress events of all shares (renumbered as one run of the `planned` jobs), then one merged
+    Summary. `converter(**kwargs, options=..., device=...)` runs one share (in its own process)."""
     import multiprocessing
 
     from cyclegan_tool.runtime.pipeline import Progress, Summary
@@ -71,12 +72,14 @@ def convert_on_devices(devices: list[str], kwargs: dict, total: int) -> Iterator
     ctx = multiprocessing.get_context("spawn")  # CUDA and threads do not survive fork
     events = ctx.Queue()
     world = len(devices)
-    procs = [ctx.Process(target=_worker, args=(k, world, dev, dict(kwargs), events), daemon=True)
+    total = len(planned)
+    procs = [ctx.Process(target=_worker, args=(k, world, dev, converter, dict(kwargs), events), daemon=True)
              for k, dev in enumerate(devices)]
     for p in procs:
         p.start()
     summaries: dict[int, Summary] = {}
     errors: list[str] = []
+    reported: set = set()  # sources whose outcome a worker sent
     running, done = set(range(world)), 0
     try:
         while running:
@@ -96,17 +99,29 @@ def convert_on_devices(devices: list[str], kwargs: dict, total: int) -> Iterator
                 summaries[rank] = event
             elif isinstance(event, Progress):
                 done += 1
+                reported.add(event.job.src)
                 yield replace(event, done=done, total=total)
     finally:
         for p in procs:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
-    if errors and not summaries:
+    if errors and not summaries and not reported:
         raise CycleGANError("; ".join(errors))
+    lost = []  # the files of shares whose process ended without reporting them
+    for k in range(world):
+        if k in summaries:
+            continue
+        why = next((e for e in errors if e.startswith(f"device {devices[k]}")), f"device {devices[k]}: its process "
+                   "ended early")
+        for job in planned[k::world]:
+            if job.src not in reported:
+                lost.append((job.src, f"{job.src}: not converted: the worker process for {why.removeprefix('device ')}"))
+                done += 1
+                yield Progress(done, total, job, "failed", lost[-1][1])
     parts = list(summaries.values())
-    yield Summary(total=sum(s.total for s in parts), converted=sum(s.converted for s in parts),
-                  skipped=sum(s.skipped for s in parts), failed=[f for s in parts for f in s.failed],
+    yield Summary(total=total, converted=sum(s.converted for s in parts),
+                  skipped=sum(s.skipped for s in parts), failed=[f for s in parts for f in s.failed] + lost,
                   seconds=max((s.seconds for s in parts), default=0.0), cancelled=any(s.cancelled for s in parts),
                   backend=f"{len(devices)} processes: " + ", ".join(dict.fromkeys(s.backend for s in parts)),
                   notes=list(dict.fromkeys(n for s in parts for n in s.notes)) + errors)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cyclegan_tool.conventions import value_range_of
 from cyclegan_tool.errors import BackendError, MissingDependencyError
-from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.onnx_metadata import min_side_of
 from cyclegan_tool.runtime.base import Backend, ModelInfo
 from cyclegan_tool.runtime.ov_compiled import CompiledForms
+from cyclegan_tool.specs import GeneratorSpec
 
 
 def onnx_metadata(path: Path) -> dict:
@@ -32,19 +32,18 @@ def onnx_metadata(path: Path) -> dict:
 class OpenVINOBackend(Backend):
     name = "openvino"
 
-    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0, compute: str = "graph"):
+    def __init__(self, path: str | Path, *, threads: int = 0, compute: str = "graph"):
+        """`compute`: "graph" (the graph's own precision) or "bf16" (resolved by the planner)."""
         super().__init__()
         if compute not in ("graph", "bf16"):
             raise BackendError(f"OpenVINO compute precision must be 'graph' or 'bf16', not '{compute}'")
-        self.path, self.device_name, self.threads, self.compute = Path(path), device, threads, compute
+        self.path, self.threads, self.compute = Path(path), threads, compute
 
     def _open(self) -> ModelInfo:
         try:
             import openvino as ov
         except ImportError:
             raise MissingDependencyError("openvino", "--backend openvino") from None
-        if self.device_name not in ("auto", "cpu"):
-            raise BackendError(f"--backend openvino runs on the CPU, not --device {self.device_name}")
         if not self.path.is_file():
             raise BackendError(f"{self.path}: no such file")
         meta = onnx_metadata(self.path)
@@ -60,16 +59,17 @@ class OpenVINOBackend(Backend):
         self.np_dtype = np.float16 if precision == "fp16" else np.float32
         self.version = ov.__version__.split("-")[0]
         return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
-                         precision=precision, pad_multiple=int(meta["pad_multiple"]), source=str(self.path),
+                         precision=precision, pad_multiple=int(meta["pad_multiple"]), min_side=min_side_of(meta),
+                         source=str(self.path),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
                          extra={"runtime": f"OpenVINO {self.version}", "metadata": meta,
                                 "compute": "bf16" if self.compute == "bf16" else precision})
 
-    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
-        feed = np.ascontiguousarray(x.detach().cpu().numpy().astype(self.np_dtype, copy=False))
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+        feed = np.ascontiguousarray(x.astype(self.np_dtype, copy=False))
         out = self.forms.request(tuple(feed.shape)).infer({0: feed})[0]
-        return torch.from_numpy(np.asarray(out, dtype=np.float32).copy())
+        return np.array(out, dtype=np.float32)
 
     def _close(self) -> None:
         self.forms.close()

@@ -7,47 +7,34 @@ horse2zebra int8 model: 14 against 18 ms), and its first inference skips the sha
 gets its own form, and so does every shape whose blob exists or that recurs `FIXED_AFTER` times
 in a run; other shapes are served by the form for any shape (see `CompiledForms.request`).
 
-Every compiled form is exported as a blob to `$XDG_CACHE_HOME/cyclegan-tool/openvino` and a
-later run imports it instead of reading and compiling the graph (0.19 against 0.33 s for the
-Winograd ResNet-9, whose graph has ~1,200 nodes). A blob's name is derived from the file's
-identity (path, device, inode, size and modification and change times: a file replaced at the
-same path, or rewritten in place, never gets an old blob), the compile settings, the OpenVINO
-version and the CPU model. The least recently used blobs go once they pass `CACHE_BYTES`.
-A blob that cannot be imported is removed and the graph compiled again.
+Every compiled form is exported as a blob to the user cache (`cache.FileCache` "openvino") and
+a later run imports it instead of reading and compiling the graph (0.19 against 0.33 s for the
+Winograd ResNet-9, whose graph has ~1,200 nodes). A blob is named by the content digest of the
+model's files (external data included), the compile settings, the OpenVINO version and the
+machine, so a replaced model never meets an old blob; past `CACHE_BYTES` the least recently
+used blobs go. A blob that cannot be imported is removed and the graph compiled again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import Counter
 from pathlib import Path
+
+from cyclegan_tool.cache import FileCache, key, machine_id
 
 FIXED_AFTER = 8  # the n-th image of one shape in a run gets a form compiled for that shape
 FIXED_MAX = 4  # forms for one shape each held by a run (each holds the weights; a folder of many sizes gets no more)
 CACHE_BYTES = 4 << 30  # blobs kept, least recently used removed first
 
 
-def cache_folder() -> Path | None:
-    """The blob folder in the user cache, or None where it cannot be written."""
-    from cyclegan_tool.fileio import user_cache_dir
-
-    folder = user_cache_dir() / "openvino"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
+BLOBS = FileCache("openvino", CACHE_BYTES)
 
 
 def blob_key(path: Path, config: dict, version: str) -> str:
-    """What a blob of `path` compiled with `config` is named by (see the module docstring)."""
-    from cyclegan_tool.devices import cpu_model
+    """What the blobs of `path` compiled with `config` are named by (see the module docstring)."""
+    from cyclegan_tool.model_files import digest
 
-    st = os.stat(path)
-    identity = (f"{os.path.realpath(path)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
-                f"|{sorted(config.items())}|openvino {version}|{cpu_model()}")
-    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return key(digest(path), sorted(config.items()), f"openvino {version}", machine_id())
 
 
 def _shape_name(shape: tuple[int, ...] | None) -> str:
@@ -63,7 +50,6 @@ class CompiledForms:
 
         self.path, self.config = Path(path), config
         self.core = ov.Core()
-        self.folder = cache_folder()
         self.key = blob_key(self.path, config, ov.__version__)
         self.requests: dict = {}  # shape (None: any shape) -> (compiled model, infer request)
         self.seen: Counter = Counter()
@@ -71,7 +57,7 @@ class CompiledForms:
 
     def cached(self) -> bool:
         """Whether a blob of this model and settings exists (it compiled on this machine before)."""
-        return self.folder is not None and any(self.folder.glob(f"{self.key}.*.blob"))
+        return BLOBS.folder.is_dir() and any(BLOBS.folder.glob(f"{self.key}.*.blob"))
 
     def request(self, shape: tuple[int, ...]):
         """The infer request for an input of `shape`. Its own form where that is cached, where the
@@ -81,7 +67,7 @@ class CompiledForms:
         fails gets the latter."""
         if shape not in self.requests:
             self.seen[shape] += 1
-            own = (self.seen[shape] >= FIXED_AFTER or self._blob(shape).is_file()
+            own = (self.seen[shape] >= FIXED_AFTER or BLOBS.path(self.key, _blob_suffix(shape)).is_file()
                    or not (self.requests or self.cached()))
             if own and shape not in self.unfixed and len(set(self.requests) - {None}) < FIXED_MAX:
                 try:
@@ -107,19 +93,14 @@ class CompiledForms:
     def close(self) -> None:
         self.requests.clear()
 
-    def _blob(self, shape) -> Path:
-        return (self.folder or Path("/nonexistent")) / f"{self.key}.{_shape_name(shape)}.blob"
-
     def _imported(self, shape):
-        blob = self._blob(shape)
-        if self.folder is None or not blob.is_file():
+        blob = BLOBS.get(self.key, _blob_suffix(shape))
+        if blob is None:
             return None
         try:
-            compiled = self.core.import_model(blob.read_bytes(), "CPU", self.config)
-            os.utime(blob)  # recently used
-            return compiled
-        except Exception:  # cut, foreign or from another build: compile again
-            blob.unlink(missing_ok=True)
+            return self.core.import_model(blob.read_bytes(), "CPU", self.config)
+        except Exception:  # from another build: compile again
+            BLOBS.remove(blob)
             return None
 
     def _compile(self, shape):
@@ -127,17 +108,14 @@ class CompiledForms:
         if shape is not None:
             model.reshape(list(shape))
         compiled = self.core.compile_model(model, "CPU", self.config)
-        if self.folder is not None:
-            self._store(compiled, self._blob(shape))
-        return compiled
-
-    def _store(self, compiled, blob: Path) -> None:
-        from cyclegan_tool.fileio import atomic_write, prune_lru
-
         try:
             data = compiled.export_model()
             data = data.getvalue() if hasattr(data, "getvalue") else bytes(data)
-            atomic_write(blob, lambda f: f.write(data))
-            prune_lru(self.folder, "*.blob", CACHE_BYTES)
+            BLOBS.put_bytes(self.key, _blob_suffix(shape), data)
         except Exception:  # a full or read-only cache only costs compiling again next time
             pass
+        return compiled
+
+
+def _blob_suffix(shape) -> str:
+    return f".{_shape_name(shape)}.blob"

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan_tool.conventions import batch_to_arrays
+from cyclegan_tool.conventions import network_to_pixels
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.imageio import decode, encode
@@ -113,7 +113,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         else:
             todo.append(job)
 
-    batch = info.batch_for(opts.batch_for(backend.device.type))  # never over an engine's maximum
+    batch = info.batch_for(opts.batch_for("cuda" if backend.device.startswith("cuda") else "cpu"))
     decoder = ThreadPoolExecutor(opts.decode_workers, thread_name_prefix="decode")
     writer = ThreadPoolExecutor(opts.write_workers, thread_name_prefix="write")
     window = max(8, 4 * batch)
@@ -162,7 +162,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 return [err for item in items for err in infer_group([item])]
             return [(job, f"{job.src}: translation failed: {_oom_hint(e)}") for job, _ in items]
         for (job, prep), out in zip(items, outs):
-            rgb = batch_to_arrays(out, info.value_range)[0]  # [H, W, 1] is written as grayscale
+            rgb = network_to_pixels(out[0], info.value_range)  # [H, W, 1] is written as grayscale
             writing.append((job, writer.submit(write, job, rgb, prep.alpha)))
         return []
 

@@ -2,7 +2,8 @@
 
 Owns the size policy (native size padded to the model's multiple and cropped back,
 `--size`/`--max-side` resizing, tiling beyond the engine profile) and hands alpha and
-format policy to `imageio`. Shapes: `Tensor[3, H, W]` float32 in [-1, 1].
+format policy to `imageio`. Arrays: float32 `[C, H, W]` in the model's value range (NumPy:
+no torch on this path).
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from cyclegan_tool.conventions import array_to_tensor, padded_size
+from cyclegan_tool.conventions import padded_size, pixels_to_network
 from cyclegan_tool.imageio import DecodedImage
-from cyclegan_tool import models
 from cyclegan_tool.runtime.base import ModelInfo
 from cyclegan_tool.runtime.options import ConvertOptions
 
 
 @dataclass
 class Prepared:
-    """A decoded image ready for the network: `x` is `Tensor[3, h, w]` at the processing size."""
+    """A decoded image ready for the network: `x` is float32 `[C, h, w]` at the processing size."""
 
-    x: torch.Tensor
+    x: np.ndarray
     alpha: np.ndarray | None
     padded: tuple[int, int]  # (H, W) the network sees
     tiled: bool
@@ -51,23 +49,29 @@ def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
     return (max(1, round(h * scale)), max(1, round(w * scale))) if scale != 1.0 else (h, w)
 
 
-def _resize(t: torch.Tensor, size: tuple[int, int], value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
-    """`Tensor[C, H, W]` float -> `Tensor[C, h, w]`, bicubic with antialiasing, clamped to `value_range`."""
-    if tuple(t.shape[-2:]) == size:
-        return t
-    return F.interpolate(t[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp_(*value_range)
+def resize(x: np.ndarray, size: tuple[int, int], value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """float `[C, H, W]` -> float32 `[C, h, w]`: bicubic with antialiasing (PIL's float resampling,
+    per channel), clamped to `value_range`."""
+    if tuple(x.shape[-2:]) == size:
+        return x
+    from PIL import Image
+
+    h, w = size
+    out = np.stack([np.asarray(Image.fromarray(np.asarray(c, np.float32), mode="F").resize((w, h), Image.BICUBIC))
+                    for c in x])
+    return np.clip(out, *value_range, out=out)
 
 
 def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepared:
     # A 1-channel model reads the luma of a color file; a 3-channel one a gray file replicated.
-    x = array_to_tensor(img.rgb, channels=info.spec.input_nc, value_range=info.value_range)
+    x = pixels_to_network(img.rgb, channels=info.spec.input_nc, value_range=info.value_range)
     h, w = target_size(*img.size, opts)
-    x = _resize(x, (h, w), info.value_range)
+    x = resize(x, (h, w), info.value_range)
     alpha = img.alpha
     out_size = img.size if opts.keep_size else (h, w)
     if alpha is not None and alpha.shape != out_size:
-        a = torch.from_numpy(alpha.astype(np.float32))[None]
-        alpha = _resize(a / 127.5 - 1, out_size).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0].numpy()
+        a = resize(alpha.astype(np.float32)[None], out_size, (0.0, 255.0))[0]
+        alpha = np.rint(a).astype(np.uint8)
     ph, pw = padded_size(h, w, info.pad_multiple)
     low = info.min_hw or (min_side(info),) * 2  # an engine profile's smallest accepted size
     ph, pw = max(ph, low[0]), max(pw, low[1])
@@ -77,31 +81,31 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
 
 
 def min_side(info: ModelInfo) -> int:
-    """The smallest side the generator runs at (`models.min_side`); tiny images are padded up."""
-    return max(models.min_side(info.spec), info.pad_multiple)
+    """The smallest side the generator runs at (its metadata's); tiny images are padded up."""
+    return max(info.min_side, info.pad_multiple)
 
 
-def finish(y: torch.Tensor, prep: Prepared, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
-    """The network output `Tensor[1, C, H', W']` cropped to the processed size, then resized to
-    the output size where they differ (--keep-size)."""
+def finish(y: np.ndarray, prep: Prepared, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """The network output `[1, C, H', W']` cropped to the processed size, then resized to the
+    output size where they differ (--keep-size)."""
     y = y[..., : prep.x.shape[-2], : prep.x.shape[-1]]
-    return y if tuple(y.shape[-2:]) == prep.out_size else _resize(y[0].float(), prep.out_size, value_range)[None]
+    return y if tuple(y.shape[-2:]) == prep.out_size else resize(y[0], prep.out_size, value_range)[None]
 
 
-def pad_batch(xs: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-    """Stack `Tensor[C, h, w]` images, each reflect-padded bottom/right to `size` (H, W).
+def pad_batch(xs: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Stack `[C, h, w]` images, each reflect-padded bottom/right to `size` (H, W).
 
-    Reflection needs the pad to be smaller than the side; tiny images use replicate.
+    Reflection needs the pad to be smaller than the side; tiny images use replicate (edge).
     """
     out = []
     for x in xs:
         h, w = x.shape[-2:]
         ph, pw = size[0] - h, size[1] - w
         if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x[None], (0, pw, 0, ph), mode=mode)[0]
+            mode = "reflect" if ph < h and pw < w else "edge"
+            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode)
         out.append(x)
-    return torch.stack(out)
+    return np.stack(out)
 
 
 def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
@@ -119,14 +123,14 @@ def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
     return tile
 
 
-def infer_within_limits(infer, x: torch.Tensor, info: ModelInfo, batch: int) -> torch.Tensor:
-    """Run `infer` on `Tensor[n, C, H, W]` in chunks of at most `batch` (within the model's
-    batch range); a chunk under the minimum batch is padded with copies of its last image."""
+def infer_within_limits(infer, x: np.ndarray, info: ModelInfo, batch: int) -> np.ndarray:
+    """Run `infer` on `[n, C, H, W]` in chunks of at most `batch` (within the model's batch
+    range); a chunk under the minimum batch is padded with copies of its last image."""
     outs = []
     for i in range(0, x.shape[0], batch):
         chunk = x[i : i + batch]
         k = chunk.shape[0]
         if k < info.min_batch:
-            chunk = torch.cat([chunk, chunk[-1:].expand(info.min_batch - k, *chunk.shape[1:])])
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], info.min_batch - k, axis=0)])
         outs.append(infer(chunk)[:k])
-    return torch.cat(outs)
+    return np.concatenate(outs)

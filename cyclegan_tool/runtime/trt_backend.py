@@ -1,20 +1,19 @@
-"""TensorRT / TensorRT for RTX backend: a `.plan` with its sidecar, torch CUDA tensors as
-I/O on the current stream, input shapes set per batch, `execute_async_v3`."""
+"""TensorRT / TensorRT for RTX backend: a `.plan` with its sidecar. NumPy arrays in and out;
+inside, the batch lives in torch CUDA tensors on the current stream (torch is this backend's
+CUDA memory manager, imported only when an engine runs), input shapes set per batch,
+`execute_async_v3`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from cyclegan_tool.devices import cuda_count, resolve_device
-from cyclegan_tool.errors import BackendError
-from cyclegan_tool.export import sidecar, trt_libs
+from cyclegan_tool import sidecar, trt_libs
 from cyclegan_tool.conventions import value_range_of
-from cyclegan_tool.models import GeneratorSpec
+from cyclegan_tool.errors import BackendError
 from cyclegan_tool.runtime.base import Backend, ModelInfo
-
-TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+from cyclegan_tool.specs import GeneratorSpec
 
 
 def check_compatible(info: dict, lib: trt_libs.TrtLib, gpu: dict | None, plan: Path) -> None:
@@ -36,22 +35,24 @@ def check_compatible(info: dict, lib: trt_libs.TrtLib, gpu: dict | None, plan: P
 class TensorRTBackend(Backend):
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, *, device: str = "auto"):
+    def __init__(self, path: str | Path, *, device: str = "cuda:0"):
+        """`device`: "cuda:N" (resolved by the planner)."""
         super().__init__()
-        if device == "cpu":
-            raise BackendError(f"{Path(path).name}: a TensorRT engine runs only on an NVIDIA GPU, not with --device "
-                               "cpu; convert with the .onnx file instead")
-        self.path, self.device_name = Path(path), device
+        self.path, self.device = Path(path), device
 
     def _open(self) -> ModelInfo:
+        from cyclegan_tool.devices import cuda_gpu
+
         if not self.path.is_file():
             raise BackendError(f"{self.path}: no such file")
         info = sidecar.read(self.path)
-        lib = trt_libs.load(info["library"]["key"])
-        if cuda_count():
-            self.device = resolve_device("cuda" if self.device_name == "auto" else self.device_name)
-            torch.cuda.set_device(self.device)
-        check_compatible(info, lib, sidecar.current_gpu(), self.path)
+        lib = trt_libs.load(info["library"]["key"], what=f"{sidecar.path_for(self.path)}: library key")
+        gpu = cuda_gpu()
+        check_compatible(info, lib, gpu, self.path)
+        import torch
+
+        self.torch = torch
+        torch.cuda.set_device(torch.device(self.device))
         trt = lib.module
         self.lib = lib
         self.runtime = trt.Runtime(lib.logger())
@@ -61,29 +62,33 @@ class TensorRTBackend(Backend):
         self.context = self.engine.create_execution_context()
         io = info["io"]
         self.input_name, self.output_name = io["input"], io["output"]
-        self.in_dtype = TORCH_DTYPES[io["dtype"]]
-        self.out_dtype = TORCH_DTYPES[io.get("output_dtype", io["dtype"])]
+        dtypes = {"float16": torch.float16, "float32": torch.float32}
+        self.in_dtype = dtypes[io["dtype"]]
+        self.out_dtype = dtypes[io.get("output_dtype", io["dtype"])]
         return ModelInfo(spec=GeneratorSpec.from_dict(info["generator"]), direction=info["direction"],
-                         precision=info["precision"], pad_multiple=int(info["pad_multiple"]), source=str(self.path),
-                         value_range=value_range_of(info.get("conventions")), **sidecar.limits(info), extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
+                         precision=info["precision"], pad_multiple=int(info["pad_multiple"]),
+                         min_side=int(info.get("min_side", 8)), source=str(self.path),
+                         value_range=value_range_of(info.get("conventions")), **sidecar.limits(info),
+                         extra={"library": f"{lib.name} {lib.version}", "sidecar": info})
 
-    def _infer_impl(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, dtype=self.in_dtype, non_blocking=True).contiguous()
-        out_shape = (x.shape[0], self.info.spec.output_nc, *x.shape[2:])
-        out = torch.empty(out_shape, dtype=self.out_dtype, device=self.device)
-        if not self.context.set_input_shape(self.input_name, tuple(x.shape)):
-            raise BackendError(f"{self.path}: the engine rejects input shape {tuple(x.shape)}")
-        self.context.set_tensor_address(self.input_name, x.data_ptr())
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        t = torch.from_numpy(x).to(self.device, dtype=self.in_dtype, non_blocking=True).contiguous()
+        out = torch.empty((t.shape[0], self.info.spec.output_nc, *t.shape[2:]), dtype=self.out_dtype,
+                          device=self.device)
+        if not self.context.set_input_shape(self.input_name, tuple(t.shape)):
+            raise BackendError(f"{self.path}: the engine rejects input shape {tuple(t.shape)}")
+        self.context.set_tensor_address(self.input_name, t.data_ptr())
         self.context.set_tensor_address(self.output_name, out.data_ptr())
-        stream = torch.cuda.current_stream(self.device)
+        stream = torch.cuda.current_stream(torch.device(self.device))
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise BackendError(f"{self.path}: execute_async_v3 failed")
-        return out.float()
+        return out.float().cpu().numpy()
 
     def _close(self) -> None:
         self.context = self.engine = self.runtime = None  # releases the engine's GPU memory
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        if getattr(self, "torch", None) is not None:
+            self.torch.cuda.empty_cache()
 
     def describe(self) -> str:
         return f"{self.info.extra['library']} {self.info.precision} on {self.device}" if self.info else super().describe()

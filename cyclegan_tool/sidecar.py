@@ -19,19 +19,6 @@ def path_for(plan: Path) -> Path:
     return plan.with_name(plan.name + ".json")
 
 
-def current_gpu() -> dict | None:
-    """The CUDA GPU this process sees (name, compute capability), or None."""
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        major, minor = torch.cuda.get_device_capability()
-        return {"name": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}"}
-    except Exception:
-        return None
-
-
 def make(*, meta: dict, lib, io: dict, profile: dict, targets: list[str], gpu: dict | None,
          onnx_sha256: str, plan_sha256: str, build_seconds: float, workspace_mib: int) -> dict:
     return {
@@ -48,6 +35,7 @@ def make(*, meta: dict, lib, io: dict, profile: dict, targets: list[str], gpu: d
         "io": {**io, "layout": "NCHW"},
         "conventions": meta["conventions"],
         "pad_multiple": meta["pad_multiple"],
+        "min_side": meta.get("min_side", 8),
         "profile": profile,
         "workspace_mib": workspace_mib,
         "source": {**meta["source"], "onnx_sha256": onnx_sha256},
@@ -69,19 +57,50 @@ def write(plan: Path, info: dict) -> Path:
     return atomic_write_json(path_for(plan), info)
 
 
+def _is_shape(v) -> bool:
+    return isinstance(v, list) and len(v) == 4 and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                       for d in v)
+
+
+# What every field this version reads must be: (test, what it should be).
+_FIELDS = {
+    "format_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "library": (lambda v: isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("name", "key", "version")),
+                "an object with name, key and version"),
+    "generator": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str), "an architecture object"),
+    "direction": (lambda v: v in ("a2b", "b2a"), "a2b or b2a"),
+    "precision": (lambda v: v in ("fp16", "fp32"), "fp16 or fp32"),
+    "io": (lambda v: isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("input", "output"))
+           and v.get("dtype") in ("float16", "float32"), "an object with input, output and dtype"),
+    "pad_multiple": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive whole number"),
+    "profile": (lambda v: isinstance(v, dict) and all(_is_shape(v.get(k)) for k in ("min", "opt", "max")),
+                "min, opt and max shapes of 4 positive numbers"),
+    "target_compute_capabilities": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+                                    "a list of strings"),
+}
+
+
 def read(plan: Path) -> dict:
+    """The sidecar of `plan`, checked field by field: a missing, unreadable or malformed one is a
+    one-line BackendError naming the sidecar and the field."""
     side = path_for(plan)
     if not side.is_file():
         raise BackendError(f"{plan}: its sidecar {side.name} is missing; an engine is only usable with the "
                            "sidecar that `cyclegan-tool export` writes next to it")
     try:
-        info = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BackendError(f"{side}: unreadable sidecar ({e})") from None
-    if info.get("format") != FORMAT:
+        info = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BackendError(f"{side}: unreadable sidecar ({str(e).splitlines()[0]})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise BackendError(f"{side}: not a cyclegan-tool engine sidecar")
-    if info.get("format_version", 0) > FORMAT_VERSION:
+    for name, (ok, what) in _FIELDS.items():
+        value = info.get(name, [] if name == "target_compute_capabilities" else None)
+        if not ok(value):
+            raise BackendError(f"{side}: malformed sidecar: '{name}' should be {what}, not {json.dumps(value)[:60]}")
+    if info["format_version"] > FORMAT_VERSION:
         raise BackendError(f"{side}: written by a newer cyclegan-tool (format {info['format_version']})")
+    if info.get("conventions") is not None and not isinstance(info["conventions"], dict):
+        raise BackendError(f"{side}: malformed sidecar: 'conventions' should be an object")
     return info
 
 

@@ -51,10 +51,11 @@ def _try_import(key: str) -> TrtLib | None:
     return TrtLib(key, module)
 
 
-def load(choice: str = "auto") -> TrtLib:
-    """`auto`: TensorRT where it is installed and working, else TensorRT for RTX."""
+def load(choice: str = "auto", what: str = "--trt") -> TrtLib:
+    """`auto`: TensorRT where it is installed and working, else TensorRT for RTX. `what` names
+    where `choice` came from in an error (the option, or an engine's sidecar)."""
     if choice not in ("auto", *LIBRARIES):
-        raise ConfigError(f"--trt must be auto, tensorrt or rtx, not '{choice}'")
+        raise ConfigError(f"{what} must be auto, tensorrt or rtx, not '{choice}'")
     order = ["tensorrt", "rtx"] if choice == "auto" else [choice]
     for key in order:
         lib = _try_import(key)
@@ -63,7 +64,7 @@ def load(choice: str = "auto") -> TrtLib:
     if choice == "auto":
         raise MissingDependencyError("tensorrt-rtx-cu13", "Building a TensorRT engine",
                                      f"{INSTALL['rtx']}, or full TensorRT: {INSTALL['tensorrt']}")
-    raise MissingDependencyError(LIBRARIES[choice], f"--trt {choice}", INSTALL[choice])
+    raise MissingDependencyError(LIBRARIES[choice], f"{what} {choice}", INSTALL[choice])
 
 
 def network_flags(lib: TrtLib) -> int:

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Self
 
+# How a batch-norm generator normalises at inference: its running statistics, or each image's own
+# (models/norm_stats.py). Instance-norm generators are the same either way.
+NORM_STATS = ("running", "batch")
+
 
 class _Spec:
     def to_dict(self) -> dict:

@@ -1,0 +1,132 @@
+"""Model forms derived for the CPU runtimes and kept in the user cache (`cache.FileCache`
+"onnx"): a checkpoint's generator exported to FP32 ONNX, an FP32 graph's Winograd form
+(export/winograd.py), and a checkpoint's int8 form calibrated on images of a run.
+
+Each is named by `cache.key` over the content digest of every file it is made from, what
+selects the generator in it (direction, architecture override, norm statistics), the versions
+of the libraries that make it and the form's own version; the cache verifies it on every use
+and makes it again when it is missing or damaged. `--backend auto` (cyclegan_tool/runner.py)
+measures them like any candidate and keeps one only within its fidelity bar; files written by
+`export` stay the direct graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cyclegan_tool.cache import FileCache, key
+
+# Forms kept, least recently used removed first: 2 GiB holds those of ~15 ResNet-9 ngf64
+# checkpoints (45 MB exported, 80 MB Winograd form, 12 MB int8 form each).
+FORMS = FileCache("onnx", 2 << 30)
+EXPORT_VERSION = 2  # of the exported form (2: min_side in the metadata, anti-aliased layers)
+INT8_VERSION = 1
+# Making a checkpoint's int8 form (calibration, fidelity check, measuring it) costs ~4 s for the
+# shipped horse2zebra weights and ~9 s for ResNet-9 ngf64 on 2 cores, and saves 19-100 ms per
+# converted image: a first run of 192 horse2zebra images took the same time with it as without
+# it (docs/BENCHMARKS.md); larger generators gain from fewer images.
+INT8_MIN_IMAGES = 200
+INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
+
+
+def _versions() -> str:
+    from cyclegan_tool.runtime.facts import package_version
+
+    return f"torch {package_version('torch')}|onnx {package_version('onnx')}"
+
+
+def source_id(checkpoint_digest: str, direction: str | None, spec, norm_stats: str) -> str:
+    """What names a checkpoint's generator: the file's content and what selects the generator."""
+    return key("generator", checkpoint_digest, direction or "default", spec.to_dict() if spec is not None else "auto",
+               norm_stats)
+
+
+def exported_key(source: str) -> str:
+    return key("exported", source, EXPORT_VERSION, _versions())
+
+
+def winograd_key(graph_id: str) -> str:
+    from cyclegan_tool.export.winograd import FORM_VERSION
+
+    return key("winograd", graph_id, FORM_VERSION, _versions())
+
+
+def int8_key(source: str) -> str:
+    return key("int8", source, INT8_VERSION, _versions())
+
+
+SUFFIX = {"exported": ".onnx", "winograd": ".winograd.onnx", "int8": ".int8.onnx"}
+
+
+def find(kind: str, name: str) -> Path | None:
+    """A form already in the cache (verified), made by nothing; None where there is none."""
+    return FORMS.get(name, SUFFIX[kind])
+
+
+def exported(checkpoint: Path, source: str, *, direction: str | None = None, spec=None,
+             norm_stats: str = "running") -> Path:
+    """A checkpoint's generator (`source`: its `source_id`) as an FP32 ONNX file, exported on first
+    use. Its fidelity is not assumed: the runner compares it with PyTorch FP32 like any candidate."""
+    def make(tmp: Path) -> None:
+        from cyclegan_tool import checkpoints
+        from cyclegan_tool.export.onnx_export import export_onnx
+
+        loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
+        export_onnx(loaded, tmp, check=False)
+
+    return FORMS.get_or_make(exported_key(source), SUFFIX["exported"], make)
+
+
+def winograd(graph_id: str, graph) -> Path:
+    """The Winograd form of the FP32 ONNX generator `graph()` (named by `graph_id`: the model's
+    digest, or the `source_id` of the checkpoint it was exported from), made on first use;
+    BackendError where the graph has no 3x3 convolution it applies to."""
+    from cyclegan_tool.export.winograd import rewrite
+
+    def make(tmp: Path) -> None:
+        import onnx
+
+        from cyclegan_tool.errors import BackendError
+        from cyclegan_tool.export.onnx_export import save_model
+
+        src = graph()
+        model, counts = rewrite(onnx.load(str(src)))
+        if not counts["winograd"]:
+            raise BackendError(f"{src}: no FP32 3x3 convolution to compute by Winograd")
+        save_model(model, tmp, full_check=False)  # tests/test_winograd.py proves the rewrite
+
+    return FORMS.get_or_make(winograd_key(graph_id), SUFFIX["winograd"], make)
+
+
+def int8(checkpoint: Path, source: str, calibration: list[Path], *, direction: str | None = None, spec=None,
+         norm_stats: str = "running", min_psnr: float) -> Path:
+    """The int8 form of a checkpoint's generator: the cached one, else calibrated now on
+    `calibration` (images of the run: its input domain), recorded in its metadata, and written
+    only within `min_psnr` dB of the FP32 graph on them (export/int8.py)."""
+    def make(tmp: Path) -> None:
+        from cyclegan_tool import checkpoints
+        from cyclegan_tool.export.onnx_export import export_onnx
+
+        loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
+        export_onnx(loaded, tmp, check=False, int8_calibration=list(calibration), calib_count=len(calibration),
+                    int8_min_psnr=min_psnr)
+
+    return FORMS.get_or_make(int8_key(source), SUFFIX["int8"], make)
+
+
+def calibration_pick(files: list[Path]) -> list[Path]:
+    """INT8_CALIBRATION_IMAGES of a run's `files`, spread over them after the first three (the
+    measuring sample comes from those, so the fidelity bar is checked on an image the
+    calibration did not see)."""
+    from cyclegan_tool.imageio import spread
+
+    return spread(files[3:], INT8_CALIBRATION_IMAGES)
+
+
+def describe_int8(path: Path) -> str:
+    """What an int8 form says about its calibration, for the reason line."""
+    from cyclegan_tool.onnx_metadata import read_metadata_file
+
+    cal = read_metadata_file(path).get("calibration", {})
+    return (f"int8 form calibrated on {cal.get('images', '?')} images of {cal.get('folder', '?')} "
+            f"({cal.get('psnr_db_vs_fp32', '?')} dB from FP32 on them)")

@@ -1,0 +1,285 @@
+"""From a model and a request to an opened backend: the planner's decision carried out.
+
+    backend, why = open_backend(resolved, backend="auto", precision="auto", device="auto", jobs=jobs, opts=opts)
+
+1. What the model is (`describe`): its kind, graph precision, architecture and direction, read
+   from the ONNX metadata, the engine sidecar, or the checkpoint (whose facts are remembered
+   by content digest, so a later run of it reads them without torch).
+2. The plan (runtime/plan.py): device, reference and candidates, or a refusal.
+3. Where a choice is left, the figures (runtime/autotune.py): timings of the architecture on
+   this machine and fidelity of this model, measured now for what is missing, on the run's
+   first image, whatever the run's size; `plan.choose` picks.
+4. The chosen way's form (export/forms.py: exported ONNX, Winograd form, int8 form), made once
+   into the cache, and its backend.
+
+This is layer 4 (it may use export/ and runtime/ together); the CLI, the GUI and `api` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cyclegan_tool.cache import JsonCache, key
+from cyclegan_tool.errors import BackendError, ConfigError
+from cyclegan_tool.runtime.base import Backend, ModelInfo
+from cyclegan_tool.runtime.plan import KIND_BY_SUFFIX, Option, Plan, Request, choose, make_plan
+from cyclegan_tool.specs import GeneratorSpec
+
+log = logging.getLogger("cyclegan_tool.convert")
+MODEL_FACTS = JsonCache("models.json")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelFacts:
+    """What the runner needs to know of a model without opening it."""
+
+    kind: str
+    precision: str  # the file's own: fp32, fp16, int8
+    spec: GeneratorSpec
+    direction: str
+    pad_multiple: int
+    min_side: int
+    value_range: tuple[float, float]
+    digest: str
+
+    def info(self, source: Path) -> ModelInfo:
+        return ModelInfo(spec=self.spec, direction=self.direction, precision=self.precision,
+                         pad_multiple=self.pad_multiple, min_side=self.min_side, source=str(source),
+                         value_range=self.value_range)
+
+    def arch(self) -> dict:
+        """What speed depends on: the architecture and the graph's precision (not the weights)."""
+        return {**self.spec.to_dict(), "graph": self.precision}
+
+
+def kind_of(path: Path) -> str:
+    kind = KIND_BY_SUFFIX.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unknown model type '{path.suffix}' (use .plan, .onnx, .pt or .pth)")
+    return kind
+
+
+def describe(path: Path, *, direction: str | None = None, spec: GeneratorSpec | None = None,
+             norm_stats: str = "running") -> ModelFacts:
+    from cyclegan_tool.conventions import value_range_of
+    from cyclegan_tool.model_files import digest
+
+    kind = kind_of(path)
+    if not path.is_file():
+        raise BackendError(f"{path}: no such file")
+    if kind == "onnx":
+        from cyclegan_tool.onnx_metadata import min_side_of, read_metadata_file, require
+
+        meta = require(read_metadata_file(path), path)
+        return ModelFacts(kind=kind, precision=meta.get("precision", "fp32"), spec=GeneratorSpec.from_dict(meta["generator"]),
+                          direction=meta.get("direction", "a2b"), pad_multiple=int(meta["pad_multiple"]),
+                          min_side=min_side_of(meta), value_range=value_range_of(meta.get("conventions")),
+                          digest=digest(path))
+    if kind == "engine":
+        from cyclegan_tool import sidecar
+
+        side = sidecar.read(path)
+        return ModelFacts(kind=kind, precision=side["precision"], spec=GeneratorSpec.from_dict(side["generator"]),
+                          direction=side["direction"], pad_multiple=int(side["pad_multiple"]),
+                          min_side=int(side.get("min_side", 8)), value_range=value_range_of(side.get("conventions")),
+                          digest=digest(path))
+    model_digest = digest(path)
+    record_key = key("checkpoint", model_digest, direction, spec.to_dict() if spec else None, norm_stats)
+
+    def valid(r) -> bool:
+        return isinstance(r, dict) and isinstance(r.get("spec"), dict) and r.get("direction") in ("a2b", "b2a")
+
+    record = MODEL_FACTS.get(record_key, valid)
+    if record is None:  # read the checkpoint once (torch); later runs of it need not
+        from cyclegan_tool import checkpoints
+        from cyclegan_tool.models import min_side, pad_multiple, value_range
+
+        loaded = checkpoints.load_generator(path, direction=direction, spec=spec, norm_stats=norm_stats)
+        record = {"spec": loaded.spec.to_dict(), "direction": loaded.direction, "pad_multiple": pad_multiple(loaded.spec),
+                  "min_side": min_side(loaded.spec), "value_range": list(value_range(loaded.spec))}
+        MODEL_FACTS.put(record_key, record)
+    return ModelFacts(kind=kind, precision="fp32", spec=GeneratorSpec.from_dict(record["spec"]),
+                      direction=record["direction"], pad_multiple=int(record["pad_multiple"]),
+                      min_side=int(record["min_side"]), value_range=tuple(record["value_range"]), digest=model_digest)
+
+
+class Forms:
+    """The file each option runs: the model, or a form derived from it (export/forms.py), found in
+    the cache or made on first use."""
+
+    def __init__(self, path: Path, facts: ModelFacts, *, int8: Path | None, calibration: list[Path] | None,
+                 direction: str | None, spec, norm_stats: str):
+        from cyclegan_tool.export import forms
+
+        self.path, self.facts, self.int8, self.calibration = path, facts, int8, calibration
+        self.model_args = dict(direction=direction, spec=spec, norm_stats=norm_stats)
+        # What names the generator the forms come from: an ONNX model by its digest, a checkpoint's
+        # generator by the file's digest and what selects it.
+        self.source = facts.digest if facts.kind == "onnx" else forms.source_id(facts.digest, direction, spec,
+                                                                                  norm_stats)
+
+    def has_int8(self) -> bool:
+        from cyclegan_tool.export import forms
+
+        return self.int8 is not None or (self.facts.kind == "checkpoint" and (
+            self.calibration is not None or forms.find("int8", forms.int8_key(self.source)) is not None))
+
+    def file(self, option: Option) -> Path:
+        from cyclegan_tool.export import forms
+        from cyclegan_tool.runtime.autotune import MIN_PSNR_DB
+
+        if option.form == "model":
+            return self.path
+        if option.form == "int8":
+            if self.int8 is not None:
+                return self.int8
+            found = forms.find("int8", forms.int8_key(self.source))
+            if found is None and not self.calibration:
+                raise BackendError(f"{self.path}: no int8 form, and no calibration images to make one")
+            return found or forms.int8(self.path, self.source, self.calibration, min_psnr=MIN_PSNR_DB,
+                                       **self.model_args)
+        if self.facts.kind == "onnx":
+            graph = lambda: self.path  # noqa: E731
+        else:
+            graph = lambda: forms.exported(self.path, self.source, **self.model_args)  # noqa: E731
+        return graph() if option.form == "onnx" else forms.winograd(self.source, graph)
+
+
+def planned(path: Path, request: Request, machine) -> Plan:
+    """The plan, or the planner's refusal naming the model file."""
+    try:
+        return make_plan(request, machine)
+    except ConfigError as e:
+        raise ConfigError(f"{path.name}: {e}") from None
+
+
+def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", device: str = "auto",
+                 direction: str | None = None, spec: GeneratorSpec | None = None, norm_stats: str = "running",
+                 jobs: list | None = None, opts=None) -> tuple[Backend, str]:
+    """An unopened backend for `resolved` (`api.ResolvedModel`) and the reason line; opened
+    already where measuring opened it. `jobs`/`opts`: the run, for its measuring sample and a
+    checkpoint's int8 calibration."""
+    from cyclegan_tool.export.forms import INT8_MIN_IMAGES, calibration_pick
+    from cyclegan_tool.runtime.facts import gather
+    from cyclegan_tool.runtime.select import backend_for
+
+    path = Path(resolved.path)
+    machine = gather(kind_of(path))
+    # What the request alone refuses (an engine on the CPU, a runtime that cannot take the file),
+    # before the file is read.
+    planned(path, Request(kind=kind_of(path), backend=backend, device=device), machine)
+    facts = describe(path, direction=direction, spec=spec, norm_stats=norm_stats)
+    if facts.kind != "checkpoint" and direction and direction != facts.direction:
+        raise ConfigError(f"{path.name} translates {facts.direction} only; --direction {direction} does not apply")
+    calibration = None
+    if facts.kind == "checkpoint" and jobs and len(jobs) >= INT8_MIN_IMAGES:
+        calibration = calibration_pick([job.src for job in jobs])
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), calibration=calibration, direction=direction,
+                  spec=spec, norm_stats=norm_stats)
+    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
+                                 precision=precision, device=device, int8_form=forms.has_int8()), machine)
+    model_args = dict(direction=direction, spec=spec, norm_stats=norm_stats)
+    hint = "" if machine.openvino or plan.device != "cpu" or backend != "auto" else \
+        "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)"
+    if len(plan.candidates) == 1:
+        option = plan.candidates[0]
+        return (backend_for(option, forms.file(option), plan.device, **model_args),
+                f"{path.name}: {plan.reason}{hint}")
+    option, opened, why = _measured_choice(plan, facts, forms, path, jobs, opts, model_args)
+    if option.form == "int8":  # never silently: the line names the int8 form
+        if facts.kind == "onnx":
+            why += f"; the model's int8 form {forms.file(option).name} (`--precision fp32` for the FP32 graph)"
+        else:
+            from cyclegan_tool.export.forms import describe_int8
+
+            why += f"; {describe_int8(forms.file(option))} (`--precision fp32` or `bf16` to run without it)"
+    backend = opened or backend_for(option, forms.file(option), plan.device, **model_args)
+    return backend, f"{path.name}: {plan.reason} -> {why}{hint}"
+
+
+def _measured_choice(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, jobs, opts, model_args):
+    """(the chosen option, its backend where measuring opened it (else None), the reason's figures)."""
+    from cyclegan_tool.runtime import autotune
+    from cyclegan_tool.runtime.options import ConvertOptions
+    from cyclegan_tool.runtime.select import backend_for
+
+    shape = autotune.sample_shape(facts.spec.input_nc, facts.pad_multiple, facts.min_side)
+    ms, db = autotune.known(plan.candidates, facts.arch(), shape, facts.digest)
+    db[plan.reference.key] = autotune.PSNR_CAP
+    choice = choose(plan, ms, db, autotune.MIN_PSNR_DB)
+    if choice is not None:
+        return choice, None, autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference) + \
+            " (measured on this machine before)"
+    sample = autotune.sample_from(jobs or [], opts or ConvertOptions(), facts.info(path))()
+    if sample is None:  # nothing measured, nothing recorded: the exact way where it may run, else the first asked for
+        first = plan.reference if plan.reference in plan.candidates else plan.candidates[0]
+        return first, None, f"{first.key} (not measured: no image of the run to measure the alternatives on)"
+    opened: dict[str, Backend] = {}
+    try:
+        ref = opened[plan.reference.key] = backend_for(plan.reference, forms.file(plan.reference), plan.device,
+                                                       **model_args).open()
+        reference_out = ref.infer(sample)
+        while (choice := choose(plan, ms, db, autotune.MIN_PSNR_DB)) is None:
+            untimed = [c for c in plan.candidates if c.key not in ms]
+            todo = untimed or [min((c for c in plan.candidates if c.key not in db), key=lambda c: ms[c.key])]
+            runnable = {}
+            for c in todo:
+                try:
+                    be = opened.get(c.key) or backend_for(c, forms.file(c), plan.device, **model_args).open()
+                    opened[c.key] = be
+                    out = be.infer(sample)
+                except (OSError, MemoryError) as e:  # the machine's state, not the model's: not remembered
+                    log.warning("%s could not run now (%s); it is measured again next time", c.key, e)
+                    ms[c.key], db[c.key] = math.inf, 0.0
+                    continue
+                except Exception as e:  # this way cannot run this model: remembered
+                    log.info("%s cannot run %s: %s", c.key, path.name, str(e).splitlines()[0] if str(e) else e)
+                    ms[c.key], db[c.key] = math.inf, 0.0
+                    autotune.record(c, facts.arch(), shape, facts.digest, db=0.0)
+                    continue
+                db[c.key] = autotune.fidelity_of(out, reference_out, facts.value_range)
+                autotune.record(c, facts.arch(), shape, facts.digest, db=db[c.key])
+                runnable[c.key] = be
+            if untimed:
+                if plan.reference.key not in ms:
+                    runnable[plan.reference.key] = ref
+                timed = autotune.time_backends(runnable, sample) if runnable else {}
+                for c in plan.candidates:
+                    if c.key in timed:
+                        ms[c.key] = timed[c.key]
+                        autotune.record(c, facts.arch(), shape, facts.digest, ms=timed[c.key])
+        why = autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference) + " (measured now)"
+        return choice, opened.pop(choice.key, None), why
+    finally:
+        for be in opened.values():
+            be.close()
+
+
+def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", device: str = "auto",
+                  direction: str | None = None) -> str:
+    """What a run of `resolved` would use, without measuring or making anything: the plan's
+    reason and, where a choice is left, the one the recorded figures make (for `describe_model`
+    and the GUI)."""
+    from cyclegan_tool.runtime import autotune
+    from cyclegan_tool.runtime.facts import gather
+
+    path = Path(resolved.path)
+    facts = describe(path, direction=direction)
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), calibration=None, direction=direction, spec=None,
+                  norm_stats="running")
+    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
+                                 precision=precision, device=device, int8_form=forms.has_int8()), gather(facts.kind))
+    if len(plan.candidates) == 1:
+        return f"{path.name}: {plan.reason}"
+    shape = autotune.sample_shape(facts.spec.input_nc, facts.pad_multiple, facts.min_side)
+    ms, db = autotune.known(plan.candidates, facts.arch(), shape, facts.digest)
+    db[plan.reference.key] = autotune.PSNR_CAP
+    choice = choose(plan, ms, db, autotune.MIN_PSNR_DB)
+    if choice is None:
+        return (f"{path.name}: {plan.reason} -> the fastest of {', '.join(c.key for c in plan.candidates)} within "
+                f"{autotune.MIN_PSNR_DB:.0f} dB of {plan.reference.key}, measured on the first run")
+    return f"{path.name}: {plan.reason} -> {autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference)}"
+

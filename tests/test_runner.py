@@ -1,0 +1,382 @@
+"""`--backend auto` on a CPU (cyclegan_tool/runner.py, runtime/autotune.py): measured once per
+architecture (speed) and model (fidelity) on this machine whatever the run's size, never a way
+whose output strays from the reference, said in the start line, and never stale: every cached
+thing is named by the content of every file it depends on."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_domain
+from PIL import Image
+
+import cyclegan_tool as ct
+from cyclegan_tool.runtime import autotune
+from cyclegan_tool.runtime.base import Backend
+
+needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                              reason="OpenVINO is not installed (pip install '.[openvino]')")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def convert(src, out, model, **kw) -> str:
+    said = []
+    summary = ct.convert(src, out, model=model, on_start=said.append, **kw)
+    assert not summary.failed and summary.converted == len(list(src.iterdir()))
+    return said[0]
+
+
+def records() -> dict:
+    return json.loads(autotune.STORE.path.read_text())
+
+
+def outputs(folder) -> dict[str, np.ndarray]:
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.iterdir())}
+
+
+@needs_ov
+def test_measured_once_then_reused_and_said_why(tiny_onnx, tmp_path):
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    first = convert(tmp_path / "in", tmp_path / "out1", tiny_onnx)
+    assert "measured now" in first and "ms per 256x256 image" in first
+    speed = [r for r in records().values() if "ms" in r]
+    assert {r["option"] for r in speed} >= {"onnxruntime-fp32", "openvino-fp32"}
+    again = convert(tmp_path / "in", tmp_path / "out2", tiny_onnx)
+    assert "measured on this machine before" in again
+    assert again.split(" (measured")[0] == first.split(" (measured")[0]
+
+
+@needs_ov
+def test_the_choice_does_not_depend_on_the_run_size(tiny_onnx, tmp_path, monkeypatch):
+    """A one-image run measures as a large run does, so both give the same numbers (a run under 8
+    images used to take FP32 until a larger run had cached a bf16 choice)."""
+    fixed = {"onnxruntime-fp32": 9.0, "openvino-fp32": 8.0, "winograd-openvino-fp32": 7.0, "openvino-bf16": 3.0,
+             "winograd-openvino-bf16": 2.0}
+    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {k: fixed[k] for k in backends})
+    write_domain(tmp_path / "one", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    write_domain(tmp_path / "many", 10, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    small = convert(tmp_path / "one", tmp_path / "o1", tiny_onnx)
+    shutil.rmtree(tmp_path / "cache")
+    large = convert(tmp_path / "many", tmp_path / "o2", tiny_onnx)
+    assert small.split(" ms ")[0] == large.split(" ms ")[0]
+    assert outputs(tmp_path / "o1")["img_000.png"].tobytes() == outputs(tmp_path / "o2")["img_000.png"].tobytes()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1]", '{"k": "a string"}', '{"k": {"ms": "x"}}'])
+def test_a_malformed_measurements_file_is_ignored(tiny_onnx, tmp_path, content):
+    autotune.STORE.path.parent.mkdir(parents=True, exist_ok=True)
+    autotune.STORE.path.write_text(content)
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    assert "measured now" in convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+
+
+class Wrong(Backend):
+    """Fast, but its output is not the model's."""
+
+    name = "wrong"
+
+    def __init__(self, inner: Backend):
+        super().__init__()
+        self.inner = inner
+
+    def _open(self):
+        return self.inner.open().info
+
+    def _infer_impl(self, x):
+        return -self.inner.infer(x)
+
+    def _close(self):
+        self.inner.close()
+
+
+def _patched(monkeypatch, **wrap):
+    """backend_for with the backends of some candidate keys wrapped (Wrong, or raising)."""
+    from cyclegan_tool.runtime import select
+
+    real = select.backend_for
+
+    def backend_for(option, path, device, **kw):
+        be = real(option, path, device, **kw)
+        return wrap[option.key](be) if option.key in wrap else be
+
+    monkeypatch.setattr(select, "backend_for", backend_for)
+
+
+@needs_ov
+def test_a_fast_way_outside_the_fidelity_bar_is_never_chosen(tiny_onnx, tmp_path, monkeypatch):
+    _patched(monkeypatch, **{"openvino-fp32": Wrong})
+    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
+        k: (0.1 if k == "openvino-fp32" else 5.0) for k in backends})
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+    assert not said.split(" -> ")[1].startswith("openvino-fp32") and "dB: under the 35 dB bar" in said
+
+
+class Fails(Backend):
+    name = "fails"
+
+    def __init__(self, inner, error):
+        super().__init__()
+        self.error = error
+
+    def _open(self):
+        raise self.error
+
+    def _infer_impl(self, x):
+        raise AssertionError
+
+
+@needs_ov
+def test_a_failure_of_the_machine_is_not_remembered_one_of_the_model_is(tiny_onnx, tmp_path, monkeypatch):
+    """A way that could not run because the disk was full is measured again next time (a sticky
+    slow choice used to stay after a full disk); one that cannot run the model is recorded."""
+    _patched(monkeypatch, **{"openvino-fp32": lambda be: Fails(be, OSError(28, "No space left on device")),
+                             "openvino-bf16": lambda be: Fails(be, RuntimeError("unsupported operator"))})
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    first = convert(tmp_path / "in", tmp_path / "out1", tiny_onnx)
+    assert "openvino-fp32 (could not run)" in first
+    kept = {r["option"] for r in records().values()}
+    assert "openvino-fp32" not in kept
+    assert "openvino-bf16" in kept or not torch.backends.mkldnn.is_available()
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    second = convert(tmp_path / "in", tmp_path / "out2", tiny_onnx)
+    assert "measured now" in second and "openvino-fp32 (could not run)" not in second
+
+
+def test_far_slower_ways_are_timed_once():
+    class Sleepy(Backend):
+        name = "sleepy"
+
+        def __init__(self, delay):
+            super().__init__()
+            self.delay, self.calls = delay, 0
+
+        def _open(self):
+            return None
+
+        def _infer_impl(self, x):
+            import time
+
+            self.calls += 1
+            time.sleep(self.delay)
+            return x
+
+    backends = {"slow": Sleepy(0.05), "fast": Sleepy(0.005), "close": Sleepy(0.006)}
+    for be in backends.values():
+        be._opened = True
+        be.info = type("I", (), {"spec": type("S", (), {"input_nc": 3})(), "pad_multiple": 1, "min_batch": 1,
+                                 "max_batch": None, "max_hw": None, "min_hw": None})()
+    ms = autotune.time_backends(backends, np.zeros((1, 3, 4, 4), np.float32))
+    assert backends["slow"].calls == 1 and backends["fast"].calls == 1 + 2 * autotune.ROUNDS
+    assert ms["fast"] < ms["close"] < ms["slow"]
+
+
+@needs_ov
+def test_a_second_checkpoint_of_a_known_architecture_measures_no_speed(tiny_generator, tmp_path, monkeypatch):
+    """Speed belongs to the architecture: a new checkpoint of it (another epoch) reuses the
+    timings and checks only the fidelity of the way that would win."""
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    convert(tmp_path / "in", tmp_path / "out1", tiny_generator)
+    other = tmp_path / "epoch2" / "latest_net_G_A.pth"
+    other.parent.mkdir()
+    state = torch.load(tiny_generator, weights_only=True)
+    torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()}, other)
+    timed = []
+    real = autotune.time_backends
+    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: timed.append(set(backends)) or real(backends, x))
+    said = convert(tmp_path / "in", tmp_path / "out2", other)
+    assert not timed and "measured now" in said  # fidelity only, for the new weights
+
+
+def test_a_replaced_checkpoint_gives_its_own_output_in_one_process(tiny_generator, tmp_path):
+    """Overwritten in place with other weights of the same size, its mtime put back: the second
+    convert must use the new weights (the derived forms used to be looked up by path and time)."""
+    model = tmp_path / "m" / "model.pth"
+    model.parent.mkdir()
+    torch.save(torch.load(tiny_generator, weights_only=True), model)
+    write_domain(tmp_path / "in", 8, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    before = os.stat(model)
+    convert(tmp_path / "in", tmp_path / "out1", model)
+    state = torch.load(model, weights_only=True)
+    for v in state.values():
+        if v.is_floating_point():
+            v.neg_()
+    torch.save(state, model)
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(model).st_size == before.st_size
+    convert(tmp_path / "in", tmp_path / "out2", model)
+    assert not np.array_equal(*[outputs(tmp_path / d)["img_000.png"] for d in ("out1", "out2")])
+    # Two different files of one name, size and mtime in two folders, converted after a chdir.
+    twin = tmp_path / "n" / "model.pth"
+    twin.parent.mkdir()
+    torch.save(torch.load(tiny_generator, weights_only=True), twin)
+    os.utime(twin, ns=(before.st_atime_ns, before.st_mtime_ns))
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path / "m")
+        convert(tmp_path / "in", tmp_path / "out3", "model.pth")
+        os.chdir(tmp_path / "n")
+        convert(tmp_path / "in", tmp_path / "out4", "model.pth")
+    finally:
+        os.chdir(cwd)
+    a, b = (outputs(tmp_path / d)["img_000.png"] for d in ("out3", "out4"))
+    assert not np.array_equal(a, b)
+    assert np.array_equal(b, outputs(tmp_path / "out1")["img_000.png"])
+
+
+@pytest.mark.parametrize("backend", ["auto", pytest.param("openvino", marks=needs_ov)])
+def test_onnx_external_data_is_part_of_the_models_name(tiny_onnx, tmp_path, backend):
+    """Replacing only `m.onnx.data` must give the new weights (the Winograd form's and the
+    OpenVINO blobs' names used to cover the .onnx alone)."""
+    import onnx
+
+    model = onnx.load(str(tiny_onnx))
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    onnx.save_model(model, str(folder / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.onnx.data", size_threshold=256)
+    model = onnx.load(str(tiny_onnx))
+    write_domain(tmp_path / "in", 8, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    convert(tmp_path / "in", tmp_path / "out1", folder / "m.onnx", backend=backend)
+    for init in model.graph.initializer:  # other weights, same graph
+        arr = onnx.numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.ndim == 4:
+            init.CopyFrom(onnx.numpy_helper.from_array(-arr, init.name))
+    other = tmp_path / "other"
+    other.mkdir()
+    onnx.save_model(model, str(other / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.onnx.data", size_threshold=256)
+    assert (folder / "m.onnx").read_bytes() == (other / "m.onnx").read_bytes()  # only the weights differ
+    shutil.copy(other / "m.onnx.data", folder / "m.onnx.data")
+    convert(tmp_path / "in", tmp_path / "out2", folder / "m.onnx", backend=backend)
+    convert(tmp_path / "in", tmp_path / "ref", other / "m.onnx", backend=backend)
+    new, ref, old = (outputs(tmp_path / d)["img_000.png"] for d in ("out2", "ref", "out1"))
+    assert np.array_equal(new, ref) and not np.array_equal(new, old)
+
+
+@needs_ov
+def test_a_damaged_form_in_the_cache_is_made_again(tiny_generator, tmp_path):
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    convert(tmp_path / "in", tmp_path / "out1", tiny_generator, backend="openvino")
+    (form,) = (tmp_path / "cache" / "cyclegan-tool" / "onnx").glob("*.onnx")
+    form.write_bytes(form.read_bytes()[:100])  # cut short by a full disk, say
+    convert(tmp_path / "in", tmp_path / "out2", tiny_generator, backend="openvino")
+    form.write_bytes(b"")
+    convert(tmp_path / "in", tmp_path / "out3", tiny_generator, backend="openvino")
+    assert form.stat().st_size > 1000
+    assert outputs(tmp_path / "out1") .keys() == outputs(tmp_path / "out3").keys()
+
+
+def test_an_unwritable_cache_costs_only_a_new_measurement(tiny_onnx, tmp_path, monkeypatch):
+    (tmp_path / "ro").mkdir()
+    os.chmod(tmp_path / "ro", 0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro"))
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    try:
+        for out in ("out1", "out2"):
+            convert(tmp_path / "in", tmp_path / out, tiny_onnx)
+    finally:
+        os.chmod(tmp_path / "ro", 0o700)
+
+
+@pytest.fixture
+def shipped_with_int8(tiny_onnx, tmp_path, monkeypatch):
+    """A zoo holding one model, 'tiny', with an int8 form exported from its ONNX file."""
+    from cyclegan_tool import zoo
+
+    root = tmp_path / "zoo"
+    root.mkdir()
+    shutil.copy(tiny_onnx, root / "tiny.onnx")
+    write_domain(tmp_path / "calib", 10, (40, 36), (0.8, 0.5, 0.2), seed=11)
+    ct.export(root / "tiny.onnx", output=root / "tiny.int8.onnx", int8=tmp_path / "calib", calib_size=32,
+              int8_min_psnr=20)
+    (root / "models.json").write_text(json.dumps({"tiny": {
+        "file": "tiny.onnx", "int8": "tiny.int8.onnx", "direction": "a2b", "summary": "test", "arch": "resnet_6blocks",
+        "precision": "fp32"}}))
+    monkeypatch.setattr(zoo, "HERE", root)
+    return root
+
+
+def test_a_shipped_models_int8_form_is_a_measured_candidate(shipped_with_int8, tmp_path, monkeypatch):
+    write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 15.0)  # a random tiny network quantizes poorly
+    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
+        k: (1.0 if k.startswith("int8-") else 5.0) for k in backends})
+    said = convert(tmp_path / "in", tmp_path / "out", "tiny")
+    assert "measured now" in said and "the model's int8 form tiny.int8.onnx" in said
+    # Asked for FP32, the int8 form is not even a candidate.
+    fp32 = convert(tmp_path / "in", tmp_path / "out_fp32", "tiny", precision="fp32")
+    assert "int8" not in fp32 and "bf16" not in fp32
+    # Outside the bar, it is never chosen.
+    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 99.0)
+    shutil.rmtree(tmp_path / "cache")
+    said = convert(tmp_path / "in", tmp_path / "out_bar", "tiny")
+    assert "int8 form" not in said and said.split(" -> ")[1].startswith("onnxruntime-fp32")
+
+
+def test_calibration_images_come_from_large_runs_only_and_spare_the_sample():
+    from types import SimpleNamespace
+
+    from cyclegan_tool.export import forms
+
+    jobs = [SimpleNamespace(src=f"img{i:03d}.png") for i in range(forms.INT8_MIN_IMAGES)]
+    picked = forms.calibration_pick([j.src for j in jobs])
+    assert len(picked) == forms.INT8_CALIBRATION_IMAGES == len(set(picked))
+    assert not {j.src for j in jobs[:3]} & set(picked)  # the measuring sample is one of the first three
+
+
+@needs_ov
+def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_generator, tmp_path, monkeypatch):
+    from cyclegan_tool.export import forms
+
+    monkeypatch.setattr(forms, "INT8_MIN_IMAGES", 12)
+    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 15.0)
+    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
+        k: (1.0 if k.startswith("int8-") else 5.0) for k in backends})
+    write_domain(tmp_path / "in", 12, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    made = []
+    real = forms.int8
+    monkeypatch.setattr(forms, "int8", lambda *a, **k: made.append(a) or real(*a, **k))
+    said = convert(tmp_path / "in", tmp_path / "out", tiny_generator)
+    assert len(made) == 1 and f"int8 form calibrated on {forms.INT8_CALIBRATION_IMAGES} images of in" in said
+    (int8,) = (tmp_path / "cache" / "cyclegan-tool" / "onnx").glob("*.int8.onnx")
+    # a small run later uses the cached form, made by nothing
+    write_domain(tmp_path / "few", 1, (40, 36), (0.7, 0.4, 0.2), seed=6)
+    again = convert(tmp_path / "few", tmp_path / "out2", tiny_generator)
+    assert len(made) == 1 and "int8 form" in again
+
+
+def test_cpus_that_share_a_brand_name_are_different_machines(tmp_path, monkeypatch):
+    """Virtual machines often show "AMD EPYC" for every generation: a measurement (and a compiled
+    OpenVINO form) from one generation must not be reused on another."""
+    from cyclegan_tool import cache, devices
+
+    keys = {}
+    for family in ("23", "25"):
+        info = tmp_path / f"cpuinfo{family}"
+        info.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: {family}\nmodel\t\t: 1\n"
+                        "flags\t\t: avx2\n\n")
+        monkeypatch.setattr(devices, "CPUINFO", str(info))
+        keys[family] = cache.machine_id()
+    assert keys["23"] != keys["25"]
+
+
+def test_without_openvino_the_start_line_says_how_to_get_it(tiny_onnx, tmp_path, monkeypatch):
+    from cyclegan_tool.runtime import facts
+
+    real = facts.package_version
+    monkeypatch.setattr(facts, "package_version", lambda name: None if name == "openvino" else real(name))
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+    assert "OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)" in said
