@@ -72,7 +72,7 @@ def convert_options(resolved: ResolvedModel, options=None, **overrides):
     from cyclegan_tool.runtime import ConvertOptions
 
     opts = replace(options or ConvertOptions(), **overrides)
-    if resolved.scale and not (opts.size or opts.max_side):
+    if resolved.scale and not (opts.size or opts.max_side) and opts.preprocess == "none":
         opts = replace(opts, size=resolved.scale, keep_size=True)
     return opts.validate()
 
@@ -102,7 +102,7 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
     `norm_stats`: "batch" runs batch-norm generators with each image's statistics (as the
     reference's test.py without --eval); "running" (default) with their running statistics.
     """
-    from cyclegan_tool.runner import open_backend
+    from cyclegan_tool.runner import exact_translator, open_backend
     from cyclegan_tool.runtime import plan_many, run_convert
     from cyclegan_tool.runtime.multi import convert_on_devices, parse_devices, shard_from_env
 
@@ -129,7 +129,19 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
             scale = (f"; runs at its training scale (shorter side {resolved.scale}), outputs resized back"
                      if resolved.scale and opts.size == resolved.scale and opts.keep_size else "")
             on_start(f"{why}{resolved.note}: {be.describe()}; model {be.info.summary()}{scale}")
-        yield from run_convert(jobs, be, opts, cancel)
+        exact = exact_translator(resolved, direction=resolved.direction, norm_stats=norm_stats)
+        yield from run_convert(jobs, be, opts, cancel, exact=exact)
+
+
+def plan_convert(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, options=None,
+                 direction: str | None = None, nest_folders: bool | None = None, **overrides) -> list:
+    """The `runtime.Job`s `convert` would run with these arguments (which file goes where), or the
+    refusal it would give; nothing is read or written."""
+    from cyclegan_tool.runtime import plan_many
+
+    opts = with_share(convert_options(resolve_model(model, direction), options, **overrides))
+    sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    return plan_many(sources, out, opts, nest_folders=nest_folders)
 
 
 def convert(inputs: PathLike | Sequence[PathLike], out: PathLike, *, model: PathLike, **kwargs):
@@ -228,14 +240,17 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
            fp16: bool = False, opset: int = 17, check: bool = True, trt: str = "auto",
            min_shape: str | None = None, opt_shape: str | None = None, max_shape: str | None = None,
            workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = (), int8: PathLike | None = None,
-           calib_count: int = 64, calib_size: int = 256, int8_min_psnr: float | None = None) -> ExportReport:
+           calib_count: int = 64, calib_size: int = 256, int8_min_psnr: float | None = None,
+           norm_stats: str = "running") -> ExportReport:
     """A generator (our .pt, a reference .pth, an FP32 ONNX file we exported or a shipped
     model's name) -> ONNX, parity-checked, and with `engine` a
     TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,
     and an existing file there is never replaced. Profile shapes are NxCxHxW strings; unset,
     they are `trt_build.DEFAULT_PROFILE` with the model's input channels. `int8`: a folder of
     images of the model's input domain to calibrate an int8 ONNX graph on (`export/int8.py`),
-    written only within `int8_min_psnr` dB (default 30) of the FP32 graph."""
+    written only within `int8_min_psnr` dB (default 30) of the FP32 graph. `norm_stats="batch"`:
+    a batch-norm generator normalises each image by its own statistics (`models/norm_stats.py`),
+    recorded in the metadata."""
     import time
 
     from cyclegan_tool import checkpoints
@@ -245,6 +260,8 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
         raise ConfigError("give -o MODEL.onnx, --engine MODEL.plan, or both")
     if int8 and engine:
         raise ConfigError("--int8 makes an ONNX model for the CPU runtimes; engines are built FP16 or FP32")
+    if int8 and calib_count < 8:
+        raise ConfigError(f"--calib-count {calib_count}: calibration needs at least 8 images")
     t0 = time.perf_counter()
     source = resolve_model(checkpoint, direction).path  # a shipped model's name -> its ONNX file
     spec = None
@@ -261,7 +278,14 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
             raise ConfigError(f"{source.name}: an exported ONNX model says its own architecture and direction")
         loaded = load_onnx_generator(source)
     else:
-        loaded = checkpoints.load_generator(source, direction=direction, spec=spec)
+        loaded = checkpoints.load_generator(source, direction=direction, spec=spec, norm_stats=norm_stats)
+    if int8:
+        from cyclegan_tool.models import min_side, pad_multiple
+
+        least = max(min_side(loaded.spec), 4 * pad_multiple(loaded.spec), 16)
+        if calib_size < least:
+            raise ConfigError(f"--calib-size {calib_size}: calibration images of this generator need a side of at "
+                              f"least {least}")
     cfg = None
     if engine:  # check the profile before any work
         from cyclegan_tool.export.trt_build import DEFAULT_PROFILE, EngineConfig, parse_shape

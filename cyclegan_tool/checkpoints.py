@@ -176,6 +176,11 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
         spec = spec or generator_spec_of(path, state)
         direction = _reference_direction(path, direction)
         origin, epoch = "reference", None
+    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{path}: its weights hold NaN or infinite values ({bad[0]}{' and more' if len(bad) > 1 else ''}"
+                              "; from a run that diverged?), so it cannot translate")
     net = build_generator(spec)
     load_into(net, state, f"{path}")
     net.eval()

@@ -26,6 +26,11 @@ class BackendError(CycleGANError):
     """An inference backend cannot run the model as asked."""
 
 
+class ModelUnusable(BackendError):
+    """The runtime cannot run this model at all (it fails to load or compile it): one error for
+    the run, not a failure of every file."""
+
+
 class MissingDependencyError(CycleGANError):
     """An optional library is not installed."""
 

@@ -5,6 +5,10 @@ Policy (also in the README):
 - Grayscale (L, I;16, I) is replicated to three channels; the output is RGB.
 - Alpha (RGBA, LA, palette with transparency) is set aside and re-attached to the output.
 - 16-bit data keeps its precision on the way in (scaled by 1/65535, not clipped at 255).
+- Float images (PIL mode F, e.g. 32-bit TIFF) are read by the range their values span: within
+  [0, 1] as 0..1, else within [0, 255] as 8-bit values, else within [0, 65535] as 16-bit values;
+  any other range (negative values, NaN, larger) is refused naming the range found. `DecodedImage.scale`
+  says which was used (`convert` reports it).
 - CMYK, YCbCr and other modes are converted by PIL to RGB.
 """
 
@@ -33,6 +37,7 @@ class DecodedImage:
     alpha: np.ndarray | None
     mode: str
     frames: int = 1  # an animation's frames or a multi-page file's pages: only the first is read
+    scale: str = ""  # a float image's: "0-1", "0-255" or "0-65535" (see the module docstring)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -95,8 +100,8 @@ def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             frames = int(getattr(im, "n_frames", 1) or 1)
             im = ImageOps.exif_transpose(im)
             im.load()
-            decoded = _to_arrays(im)
-            return DecodedImage(decoded.rgb, decoded.alpha, decoded.mode, frames)
+            decoded = _to_arrays(im, path)
+            return DecodedImage(decoded.rgb, decoded.alpha, decoded.mode, frames, decoded.scale)
     except DataError:
         raise
     except FileNotFoundError:
@@ -108,9 +113,26 @@ def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise DataError(f"{path}: cannot read image ({_first_line(e)})") from None
 
 
-def _to_arrays(im) -> DecodedImage:
+FLOAT_SCALES = (("0-1", 1.0), ("0-255", 255.0), ("0-65535", 65535.0))
+
+
+def _float_to_16bit(gray: np.ndarray, path) -> tuple[np.ndarray, str]:
+    """A float image as uint16, by the range its values span (the module docstring's policy)."""
+    lo, hi = (float(gray.min()), float(gray.max())) if gray.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0:
+        raise DataError(f"{path}: a float image with values from {lo:g} to {hi:g}; only ranges within [0, 1], "
+                        "[0, 255] or [0, 65535] are read")
+    for name, top in FLOAT_SCALES:
+        if hi <= top:
+            return np.rint(np.clip(gray / top, 0, 1) * 65535).astype(np.uint16), name
+    raise DataError(f"{path}: a float image with values up to {hi:g}; only ranges within [0, 1], [0, 255] or "
+                    "[0, 65535] are read")
+
+
+def _to_arrays(im, path="image") -> DecodedImage:
     mode = im.mode
     alpha = None
+    scale = ""
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA"):
@@ -124,13 +146,13 @@ def _to_arrays(im) -> DecodedImage:
             gray16 = gray.clip(0, 65535).astype(np.uint16)
         rgb = np.repeat(gray16[..., None], 3, axis=2)
     elif im.mode == "F":
-        gray = np.asarray(im, dtype=np.float32)
-        rgb = np.repeat((gray.clip(0, 1) * 65535).astype(np.uint16)[..., None], 3, axis=2)
+        gray16, scale = _float_to_16bit(np.asarray(im, dtype=np.float64), path)
+        rgb = np.repeat(gray16[..., None], 3, axis=2)
     elif im.mode == "L" or im.mode == "1":
         rgb = np.repeat(np.asarray(im.convert("L"))[..., None], 3, axis=2)
     else:
         rgb = np.asarray(im.convert("RGB"))
-    return DecodedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, mode=mode)
+    return DecodedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, mode=mode, scale=scale)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

@@ -283,3 +283,42 @@ def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", d
                 f"{autotune.MIN_PSNR_DB:.0f} dB of {plan.reference.key}, measured on the first run")
     return f"{path.name}: {plan.reason} -> {autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference)}"
 
+
+def exact_translator(resolved, *, direction: str | None = None, spec: GeneratorSpec | None = None,
+                     norm_stats: str = "running"):
+    """How `run_convert` translates an image too large for one pass: band by band over the model's
+    FP32 generator (runtime/banded.py; the same output as one pass, in bounded memory), loaded on
+    first use from the checkpoint or the FP32 ONNX graph; None for an engine, or an ONNX graph in
+    fp16 or int8 alone (no FP32 weights to run)."""
+    path = Path(resolved.path)
+    facts = describe(path, direction=direction, spec=spec, norm_stats=norm_stats)
+    if facts.kind == "engine" or (facts.kind == "onnx" and facts.precision != "fp32"):
+        return None
+    state: dict = {}
+
+    def run(x):
+        from cyclegan_tool.runtime import banded
+
+        if "net" not in state:
+            if facts.kind == "onnx":
+                from cyclegan_tool.weights import load_onnx_generator
+
+                state["net"] = load_onnx_generator(path).net
+            else:
+                from cyclegan_tool import checkpoints
+
+                state["net"] = checkpoints.load_generator(path, direction=direction, spec=spec,
+                                                          norm_stats=norm_stats).net
+            try:
+                banded.check_bandable(state["net"])
+            except banded.NotBandable:  # (the Keras chapter's U-Nets) one pass, in FP32
+                state["one_pass"] = True
+        if state.get("one_pass"):
+            import torch
+
+            with torch.no_grad():
+                return state["net"](torch.from_numpy(x)).numpy()
+        return banded.translate_exact(state["net"], x)
+
+    return run
+

@@ -52,6 +52,8 @@ def test_run_converts_reports_and_finishes(window, qtbot, tmp_path, tiny_onnx):
     src = make_folder(tmp_path / "in")
     drop(window.drop, [src])
     window.set_model(str(tiny_onnx))
+    assert window.model_info.text() == "reading the model ..."  # on a worker thread: the window goes on
+    qtbot.waitUntil(lambda: window.described, timeout=30_000)
     assert "resnet_6blocks" in window.model_info.text() and "onnxruntime" in window.backend_info.text()
     window.output_edit.setText(str(tmp_path / "out"))
     seen = []
@@ -102,16 +104,18 @@ def test_settings_persist_between_sessions(qtbot, tmp_path, tiny_onnx):
     w.close()
     w2 = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
     qtbot.addWidget(w2)
+    qtbot.waitUntil(lambda: w2.described, timeout=30_000)
     assert w2.model_edit.text() == str(tiny_onnx) and w2.output_edit.text() == str(tmp_path / "o")
     assert w2.format_combo.currentText() == "webp" and w2.quality_spin.value() == 77
     assert w2.tile_check.isChecked() and w2.size_combo.currentText() == "max side"
     assert "resnet_6blocks" in w2.model_info.text()
 
 
-def test_invalid_model_shows_error_dialog(window, tmp_path):
+def test_invalid_model_shows_error_dialog(window, qtbot, tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a model")
     window.set_model(str(bad))
+    qtbot.waitUntil(lambda: window.described, timeout=30_000)
     assert window.last_error is not None and window.last_error.isVisible()
     assert "broken.onnx" in window.last_error.text()
     assert window.last_error.detailedText()
@@ -135,6 +139,7 @@ def test_shipped_model_gives_the_cli_output_byte_for_byte(window, qtbot, tmp_pat
     assert "horse2zebra" in names and "zebra2horse" in names
     window.shipped_combo.setCurrentIndex(names.index("horse2zebra"))
     window.shipped_combo.activated.emit(names.index("horse2zebra"))
+    qtbot.waitUntil(lambda: window.described, timeout=30_000)
     assert window.model_edit.text() == "horse2zebra" and "shipped model horse2zebra" in window.model_info.text()
     from cyclegan_tool.zoo import catalogue
 
@@ -179,6 +184,7 @@ def test_gray_to_color_model_runs_and_writes_color(window, qtbot, tmp_path):
         Image.fromarray(np.full((20, 28), 60 * i + 40, np.uint8)).save(tmp_path / "in" / f"g{i}.png")
     drop(window.drop, [tmp_path / "in"])
     window.set_model(str(tmp_path / "gray2color.onnx"))
+    qtbot.waitUntil(lambda: window.described, timeout=30_000)
     assert "gray -> RGB" in window.model_info.text()
     window.output_edit.setText(str(tmp_path / "out"))
     window.start_run()

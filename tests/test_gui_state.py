@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cyclegan_tool.errors import ConfigError
-from cyclegan_tool.gui.state import GuiState, describe_model, run
+from cyclegan_tool.gui.state import GuiState, describe, run
 from cyclegan_tool.runtime import Summary
 
 
@@ -64,5 +64,6 @@ def test_run_converts_folder_into_named_subfolder(tmp_path, tiny_onnx):
 
 
 def test_describe_model(tiny_onnx, tiny_generator):
-    assert "resnet_6blocks ngf=8" in describe_model(str(tiny_onnx)) and "fp32" in describe_model(str(tiny_onnx))
-    assert "plain state_dict" in describe_model(str(tiny_generator))
+    what, how = describe(str(tiny_onnx))
+    assert "resnet_6blocks ngf=8" in what and "fp32" in what and "tiny.onnx: ONNX model on cpu" in how
+    assert "plain state_dict" in describe(str(tiny_generator))[0]

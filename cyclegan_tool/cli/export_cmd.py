@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from cyclegan_tool.specs import NORM_STATS
 from cyclegan_tool.trt_libs import LIBRARIES
 
 
@@ -34,6 +35,9 @@ def _size(path: Path) -> str:
 @click.option("--int8-min-psnr", type=float, default=30.0, show_default=True,
               help="Refuse an int8 graph further than this (dB) from FP32 on the calibration images.")
 @click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="running", show_default=True,
+              help="Batch-norm generators: running statistics, or each image's own (batch; the reference test.py "
+                   "without --eval). Recorded in the metadata.")
 @click.option("--no-check", is_flag=True, help="Skip the ONNX Runtime vs. PyTorch parity check.")
 @click.option("--engine", type=click.Path(dir_okay=False), help="Also build a TensorRT engine (.plan).")
 @click.option("--trt", type=click.Choice(["auto", *LIBRARIES]), default="auto", show_default=True,
@@ -45,7 +49,7 @@ def _size(path: Path) -> str:
 @click.option("--compute-capability", "ccs", multiple=True,
               help="TensorRT for RTX target GPU, e.g. 8.9 (repeatable; default: portable 8.0+).")
 def export(checkpoint, output, direction, netG, ngf, norm, fp16, int8, calib_count, calib_size, int8_min_psnr, opset,
-           no_check, engine, trt, min_shape, opt_shape, max_shape, workspace, ccs) -> None:
+           norm_stats, no_check, engine, trt, min_shape, opt_shape, max_shape, workspace, ccs) -> None:
     """Export a generator to ONNX, and with --engine to a TensorRT engine plus JSON sidecar.
 
     CHECKPOINT is our .pt training checkpoint, a reference .pth generator file, or a training
@@ -56,10 +60,10 @@ def export(checkpoint, output, direction, netG, ngf, norm, fp16, int8, calib_cou
     r = run_export(checkpoint, output=output, engine=engine, direction=direction, netG=netG, ngf=ngf, norm=norm,
                    fp16=fp16, opset=opset, check=not no_check, trt=trt, min_shape=min_shape, opt_shape=opt_shape,
                    max_shape=max_shape, workspace_mib=workspace, compute_capabilities=tuple(ccs), int8=int8,
-                   calib_count=calib_count, calib_size=calib_size, int8_min_psnr=int8_min_psnr)
+                   calib_count=calib_count, calib_size=calib_size, int8_min_psnr=int8_min_psnr, norm_stats=norm_stats)
     if int8:
-        click.echo(f"int8 vs. FP32 on {calib_count} calibration images: PSNR {r.parity['psnr_db_vs_fp32']:.1f} dB",
-                   err=True)
+        click.echo(f"int8 vs. FP32 on {r.parity['calibration_images']} calibration images: PSNR "
+                   f"{r.parity['psnr_db_vs_fp32']:.1f} dB", err=True)
     elif not no_check:
         worst = max(c["max_abs"] for c in r.parity["checks"])
         click.echo(f"parity vs. PyTorch ({r.parity['runtime']}): max abs diff {worst:.2e}, "

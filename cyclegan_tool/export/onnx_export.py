@@ -99,8 +99,9 @@ def export_fp32(loaded: LoadedGenerator, opset: int = MIN_OPSET):
     import io
     import warnings
 
-    if opset < MIN_OPSET:
-        raise ExportError(f"--opset {opset}: at least {MIN_OPSET} is needed")
+    highest = max_opset()
+    if not MIN_OPSET <= opset <= highest:
+        raise ExportError(f"--opset {opset}: this torch exports opsets {MIN_OPSET} to {highest}")
     net = exportable(loaded.net)
     m = pad_multiple(loaded.spec)
     dummy = torch.zeros(1, loaded.spec.input_nc, 2 * m if m > 4 else 64, 2 * m if m > 4 else 64)
@@ -108,9 +109,23 @@ def export_fp32(loaded: LoadedGenerator, opset: int = MIN_OPSET):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (dummy,), buf, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-                          opset_version=opset, dynamic_axes={INPUT: dyn, OUTPUT: dyn}, do_constant_folding=True)
+        try:
+            torch.onnx.export(net, (dummy,), buf, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+                              opset_version=opset, dynamic_axes={INPUT: dyn, OUTPUT: dyn}, do_constant_folding=True)
+        except Exception as e:  # the exporter's own refusal, as one line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"{loaded.source}: the ONNX exporter failed ({first})") from None
     return tidy(onnx.load_from_string(buf.getvalue()))
+
+
+def max_opset() -> int:
+    """The highest ONNX opset this torch's exporter writes."""
+    try:
+        from torch.onnx import _constants
+
+        return int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):
+        return 20
 
 
 def tidy(model):
@@ -180,7 +195,8 @@ def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool 
     set_metadata(model, meta)
     _onnx().checker.check_model(model, full_check=True)
     if int8_calibration:  # its fidelity was measured against the FP32 graph above
-        parity = {"runtime": "onnxruntime CPU", "precision": "int8", "psnr_db_vs_fp32": meta["calibration"]["psnr_db_vs_fp32"]}
+        parity = {"runtime": "onnxruntime CPU", "precision": "int8", "psnr_db_vs_fp32": meta["calibration"]["psnr_db_vs_fp32"],
+                  "calibration_images": meta["calibration"]["images"]}
     else:
         parity = check_parity(model, loaded, precision, check_sizes) if check else {"skipped": True}
     parity["export_seconds"] = round(time.perf_counter() - t0, 2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
-from cyclegan_tool.runtime import ConvertOptions, Progress, Summary, plan_many
+from cyclegan_tool.runtime import ConvertOptions, Progress, Summary
 from cyclegan_tool.runtime.jobs import Job
 
 MODEL_SUFFIXES = (".plan", ".engine", ".onnx", ".pt", ".pth")
@@ -62,12 +62,11 @@ class GuiState:
 
     def jobs(self) -> list[Job]:
         """Every file to convert: a folder input lands in OUTPUT/<folder name>/, a file in OUTPUT/
-        (the planner `convert` uses; shipped models keep their training scale as in the CLI)."""
-        from cyclegan_tool.api import convert_options, resolve_model
+        (`api.plan_convert`: what `convert` will do, planned once before the run)."""
+        from cyclegan_tool.api import plan_convert
 
         self.require()
-        opts = convert_options(resolve_model(self.model), self.options())
-        return plan_many(self.inputs, self.output, opts, nest_folders=True)
+        return plan_convert(self.inputs, self.output, model=self.model, options=self.options(), nest_folders=True)
 
     def to_settings(self) -> dict:
         d = asdict(self)
@@ -90,18 +89,13 @@ class GuiState:
         return replace(self, **values)
 
 
-def describe_model(model: str) -> str:
-    """One line about a model: what it is (architecture, direction, precision)."""
-    from cyclegan_tool.api import describe_model as describe
+def describe(model: str, backend: str = "auto") -> tuple[str, str]:
+    """(what the model is: architecture, direction, precision; how it will run: backend,
+    device, scale), from one `api.describe_model`."""
+    from cyclegan_tool.api import describe_model
 
-    return describe(model)["what"]
-
-
-def backend_line(model: str, backend: str = "auto") -> str:
-    """One line about how the model will run (backend, device, scale)."""
-    from cyclegan_tool.api import describe_model as describe
-
-    return describe(model, backend=backend)["how"]
+    d = describe_model(model, backend=backend)
+    return d["what"], d["how"]
 
 
 def run(state: GuiState, cancel: threading.Event,

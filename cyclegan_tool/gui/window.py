@@ -53,6 +53,9 @@ class MainWindow(QMainWindow):
         self.last_error: QMessageBox | None = None
         self.summary = None
         self._last_preview = 0.0
+        self._describing = 0  # the latest description asked for; older answers are dropped
+        self._describers: list = []  # (worker, thread) of descriptions in flight, kept alive
+        self.described, self._quiet = False, False
         self._build()
         self._load_state()
 
@@ -242,17 +245,33 @@ class MainWindow(QMainWindow):
         self.state.model = path
         self._describe_model()
 
-    def _describe_model(self, quiet: bool = False) -> bool:
-        try:
-            self.model_info.setText(logic.describe_model(self.state.model))
-            self.backend_info.setText(logic.backend_line(self.state.model, self.backend_combo.currentText()))
-            return True
-        except Exception as e:
+    def _describe_model(self, quiet: bool = False) -> None:
+        """Read the model's description on a worker thread (a checkpoint loads torch and its
+        weights); the labels show it when it arrives, unless another model was chosen since."""
+        from cyclegan_tool.gui.worker import DescribeWorker
+
+        self.described = False
+        self._describing += 1
+        self._quiet = quiet
+        self.model_info.setText("reading the model ...")
+        self.backend_info.setText("")
+        worker = DescribeWorker(self._describing, self.state.model, self.backend_combo.currentText())
+        worker.finished.connect(self._on_described)  # bound methods: delivered on the GUI thread
+        worker.failed.connect(self._on_describe_failed)
+        self._describers = [(w, t) for w, t in self._describers if t.isRunning()] + [(worker, start(worker))]
+
+    def _on_described(self, token: int, what: str, how: str) -> None:
+        if token == self._describing:
+            self.model_info.setText(what)
+            self.backend_info.setText(how)
+            self.described = True
+
+    def _on_describe_failed(self, token: int, message: str, details: str) -> None:
+        if token == self._describing:
             self.model_info.setText("cannot use this model")
-            self.backend_info.setText("")
-            if not quiet:
-                self.show_error(*logic.error_text(e))
-            return False
+            self.described = True
+            if not self._quiet:
+                self.show_error(message, details)
 
     def _backend_changed(self, _text: str) -> None:
         if self.state.model:
@@ -338,6 +357,9 @@ class MainWindow(QMainWindow):
         box.open()  # window-modal, does not block the event loop
 
     def closeEvent(self, event) -> None:
+        for _, thread in self._describers:
+            thread.quit()
+            thread.wait()
         if self.worker:
             self.worker.cancel()
         if self.thread is not None:

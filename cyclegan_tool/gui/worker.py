@@ -1,4 +1,5 @@
-"""Runs a conversion off the GUI thread and reports through Qt signals."""
+"""Runs a conversion, and reads a model's description, off the GUI thread; both report through
+Qt signals."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from cyclegan_tool.gui.state import GuiState, error_text, run
+from cyclegan_tool.gui.state import GuiState, describe, error_text, run
 from cyclegan_tool.runtime import Summary
 
 
@@ -35,7 +36,25 @@ class ConvertWorker(QObject):
             self.failed.emit(*error_text(e))
 
 
-def start(worker: ConvertWorker) -> QThread:
+class DescribeWorker(QObject):
+    """What a model is and how it would run (`api.describe_model`, once): reading a checkpoint
+    imports torch and loads its weights, which must not freeze the window."""
+
+    finished = Signal(int, str, str)  # the request's token, what it is, how it would run
+    failed = Signal(int, str, str)  # the request's token, message, details
+
+    def __init__(self, token: int, model: str, backend: str):
+        super().__init__()
+        self.token, self.model, self.backend = token, model, backend
+
+    def run(self) -> None:
+        try:
+            self.finished.emit(self.token, *describe(self.model, self.backend))
+        except Exception as e:
+            self.failed.emit(self.token, *error_text(e))
+
+
+def start(worker: ConvertWorker | DescribeWorker) -> QThread:
     """Move `worker` to a new thread and start it; the thread quits when the worker is done."""
     thread = QThread()
     worker.moveToThread(thread)

@@ -31,6 +31,9 @@ class ModelInfo:
     pad_multiple: int
     source: str
     min_side: int = 8  # the smallest H and W the generator runs at
+    # Peak memory this runtime takes per input pixel in one pass (measured for ResNet generators,
+    # bench/memory_bench.py; scales with ngf): what bounds the size translated in one pass.
+    bytes_per_pixel: float = 1500.0
     # What the backend accepts (an engine's profile); None = unlimited. The pipeline plans
     # every batch and tile within these, so `infer` never sees a shape outside them.
     min_batch: int = 1

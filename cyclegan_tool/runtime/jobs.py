@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, DataError
-from cyclegan_tool.imageio import is_image_name, list_images
+from cyclegan_tool.imageio import IMAGE_EXTENSIONS, is_image_name, list_images
 from cyclegan_tool.runtime.options import ConvertOptions
 
 WRITABLE = {".jpg": ".jpg", ".jpeg": ".jpeg", ".png": ".png", ".webp": ".webp", ".bmp": ".bmp",
@@ -18,6 +18,7 @@ WRITABLE = {".jpg": ".jpg", ".jpeg": ".jpeg", ".png": ".png", ".webp": ".webp", 
 class Job:
     src: Path
     dst: Path
+    skip: str = ""  # why the file is not converted (reported as skipped), e.g. it lies inside OUT
 
 
 def output_name(src: Path, opts: ConvertOptions) -> str:
@@ -45,9 +46,15 @@ def _map(inp: Path, out: Path, opts: ConvertOptions) -> list[Job]:
         if out.suffix and is_image_name(out) and not out.is_dir():
             return [Job(inp, out)]
         return [Job(inp, out / output_name(inp, opts))]
+    if not inp.is_dir():
+        raise DataError(f"{inp}: neither a regular file nor a folder (a pipe or a device cannot be read as images)")
     in_abs, out_abs = inp.resolve(), out.resolve()
-    sources = [p for p in list_images(inp) if not (out_abs != in_abs and _inside(p.resolve(), out_abs))]
-    return [Job(p, out / p.relative_to(inp).parent / output_name(p, opts)) for p in sources]
+    jobs = []
+    for p in list_images(inp):
+        dst = out / p.relative_to(inp).parent / output_name(p, opts)
+        inside = out_abs != in_abs and _inside(p.resolve(), out_abs)
+        jobs.append(Job(p, dst, f"{p}: inside OUT ({out}), so taken for an earlier output" if inside else ""))
+    return jobs
 
 
 def _refuse_collisions(jobs: list[Job], existing_inputs: set[Path], opts: ConvertOptions) -> None:
@@ -92,11 +99,14 @@ def plan_many(inputs: list[str | os.PathLike], out: str | os.PathLike, opts: Con
         nest = len(paths) > 1 if nest_folders is None else nest_folders
         target = out / inp.name if nest and inp.is_dir() else out
         jobs += _map(inp, target, opts)
+    if not jobs:
+        where = ", ".join(str(p) for p in paths)
+        raise DataError(f"{where}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     existing = {p.resolve() for inp in paths for p in _listing(inp)}
     unique = list({(job.src.resolve(), job.dst.resolve()): job for job in jobs}.values())
     if opts.skip_existing:  # a rerun into the same tree: earlier outputs are left alone, not inputs
         produced = {job.dst.resolve() for job in unique}
         unique = [job for job in unique if job.src.resolve() not in produced]
-    _refuse_collisions(unique, existing, opts)
+    _refuse_collisions([job for job in unique if not job.skip], existing, opts)
     k, n = opts.shard
     return unique[k::n]

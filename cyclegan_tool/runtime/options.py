@@ -9,6 +9,7 @@ from cyclegan_tool.fields import opt
 from cyclegan_tool.imageio import DEFAULT_MAX_PIXELS
 
 OUTPUT_FORMATS = ("keep", "png", "jpg", "webp")
+PREPROCESS = ("none", "scale_width")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,6 +20,11 @@ class ConvertOptions:
     size: int | None = opt(None, "scale each image so its shorter side is this many pixels")
     max_side: int | None = opt(None, "scale down images whose longer side is over this")
     keep_size: bool = opt(False, "resize each output back to its input's size after --size/--max-side")
+    preprocess: str = opt("none", "the reference test.py's geometry: scale_width scales each image's width to "
+                          "--load-size, its height in proportion but at least --crop-size (none: --size/--max-side, "
+                          "or the native size)", PREPROCESS)
+    load_size: int = opt(256, "the width --preprocess scale_width scales to")
+    crop_size: int = opt(256, "the least height --preprocess scale_width gives")
     tile: int | None = opt(None, "translate in tiles of this many pixels (huge images, engine limits)")
     tile_overlap: int = opt(32, "pixels of overlap blended between tiles")
     batch_size: int = opt(0, "images per inference batch (of equal padded size); 0: 1 on a CPU, where "
@@ -34,6 +40,14 @@ class ConvertOptions:
             raise ConfigError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
         if not 1 <= self.quality <= 100:
             raise ConfigError("--quality must be within 1..100")
+        if self.preprocess not in PREPROCESS:
+            raise ConfigError(f"--preprocess must be one of {', '.join(PREPROCESS)}")
+        if self.preprocess == "scale_width" and (self.size or self.max_side):
+            raise ConfigError("--preprocess scale_width sets the size itself; leave out --size and --max-side")
+        if self.preprocess == "none" and (self.load_size, self.crop_size) != (256, 256):
+            raise ConfigError("--load-size and --crop-size go with --preprocess scale_width")
+        if min(self.load_size, self.crop_size) < 8:
+            raise ConfigError("--load-size and --crop-size must be at least 8")
         for name in ("size", "max_side", "tile"):
             v = getattr(self, name)
             if v is not None and v < 8:
@@ -44,8 +58,11 @@ class ConvertOptions:
             raise ConfigError(f"--max-pixels must be at least 1, not {self.max_pixels}")
         if self.tile_overlap < 0:
             raise ConfigError("--tile-overlap must be at least 0")
-        if self.batch_size < 0 or min(self.decode_workers, self.write_workers) < 1:
-            raise ConfigError("--batch-size must be 0 (auto) or more, worker counts at least 1")
+        if self.batch_size < 0:
+            raise ConfigError(f"--batch-size must be 0 (auto) or more, not {self.batch_size}")
+        for name in ("decode_workers", "write_workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         k, n = self.shard
         if not (n >= 1 and 0 <= k < n):
             raise ConfigError(f"shard {k}/{n} is not a valid share")

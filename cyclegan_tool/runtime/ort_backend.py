@@ -14,6 +14,7 @@ from cyclegan_tool.runtime.base import Backend, ModelInfo
 from cyclegan_tool.specs import GeneratorSpec
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+BYTES_PER_PIXEL_PER_NGF = 23.0  # peak memory of one pass (bench/memory_bench.py: ResNet-9 ngf64, 1.45 KB/px)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -54,6 +55,7 @@ class OnnxRuntimeBackend(Backend):
         return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
                          precision=meta.get("precision", "fp32"), pad_multiple=int(meta["pad_multiple"]),
                          min_side=min_side_of(meta), source=str(self.path),
+                         bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF * meta["generator"].get("ngf", 64),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
                          extra={"provider": running, "metadata": meta})

@@ -29,6 +29,11 @@ def onnx_metadata(path: Path) -> dict:
     return require(read_metadata_file(path), path)
 
 
+# Peak memory of one pass per input pixel and ngf (bench/memory_bench.py: ResNet-9 ngf64 took 650
+# bytes per pixel computing in FP32 and 360 in bf16).
+BYTES_PER_PIXEL_PER_NGF = {"graph": 10.5, "bf16": 6.0}
+
+
 class OpenVINOBackend(Backend):
     name = "openvino"
 
@@ -53,14 +58,24 @@ class OpenVINOBackend(Backend):
                   "f16" if precision == "fp16" else "f32"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
-        # Compiled (or imported from the cache) on first use, for the shapes the run brings.
+        # Compiled (or imported from the cache) on first use, for the shapes the run brings; a
+        # model OpenVINO cannot read is refused now, once, not at every file.
         self.forms = CompiledForms(self.path, config)
+        if not self.forms.cached():
+            try:
+                self.forms.core.read_model(str(self.path))
+            except Exception as e:
+                from cyclegan_tool.errors import ModelUnusable
+                from cyclegan_tool.runtime.ov_compiled import reason
+
+                raise ModelUnusable(f"{self.path}: OpenVINO cannot read it ({reason(e)})") from None
         # Our FP16 graphs take and give float16 (export/fp16.py); every other graph float32.
         self.np_dtype = np.float16 if precision == "fp16" else np.float32
         self.version = ov.__version__.split("-")[0]
         return ModelInfo(spec=GeneratorSpec.from_dict(meta["generator"]), direction=meta["direction"],
                          precision=precision, pad_multiple=int(meta["pad_multiple"]), min_side=min_side_of(meta),
                          source=str(self.path),
+                         bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF[self.compute] * meta["generator"].get("ngf", 64),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
                          extra={"runtime": f"OpenVINO {self.version}", "metadata": meta,

@@ -37,6 +37,17 @@ def blob_key(path: Path, config: dict, version: str) -> str:
     return key(digest(path), sorted(config.items()), f"openvino {version}", machine_id())
 
 
+def reason(e: BaseException) -> str:
+    """The informative part of an OpenVINO error: its messages start with lines naming the C++
+    source ("Exception from src/inference/src/cpp/core.cpp:84:"), which say nothing to a user."""
+    import re
+
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not re.match(r"^(Exception from |Check '.*' failed at |\[ GENERAL_ERROR \]$)", ln)]
+    text = "; ".join(useful or lines) or type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _shape_name(shape: tuple[int, ...] | None) -> str:
     return "any" if shape is None else "x".join(map(str, shape))
 
@@ -80,13 +91,13 @@ class CompiledForms:
     def _form(self, shape):
         """The infer request of the form for `shape` (None: any shape), imported from its blob or
         compiled (and its blob written) on first use."""
-        from cyclegan_tool.errors import BackendError
+        from cyclegan_tool.errors import ModelUnusable
 
         if shape not in self.requests:
             try:
                 compiled = self._imported(shape) or self._compile(shape)
             except Exception as e:
-                raise BackendError(f"{self.path}: OpenVINO cannot compile it ({str(e).splitlines()[0]})") from None
+                raise ModelUnusable(f"{self.path}: OpenVINO cannot compile it ({reason(e)})") from None
             self.requests[shape] = (compiled, compiled.create_infer_request())
         return self.requests[shape][1]
 

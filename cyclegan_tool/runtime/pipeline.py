@@ -18,8 +18,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cyclegan_tool.conventions import network_to_pixels
-from cyclegan_tool.errors import ConfigError, CycleGANError
+from cyclegan_tool.errors import ConfigError, CycleGANError, ModelUnusable
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.imageio import decode, encode
 from cyclegan_tool.runtime.base import Backend
@@ -84,9 +86,12 @@ def _oom_hint(e: BaseException) -> str:
 
 
 def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
-                cancel: threading.Event | None = None) -> Iterator[Progress | Summary]:
+                cancel: threading.Event | None = None, exact=None) -> Iterator[Progress | Summary]:
     """Translate every job with an opened `backend`; yields Progress per file, then a Summary.
 
+    `exact(x)`: how an image too large for one pass (or over `--tile`) is translated exactly
+    (runtime/banded.py over the model's FP32 generator; the runner makes it); without it (an
+    engine) such images go in overlapping tiles, each normalised on its own, and the summary says so.
     Before any work: refuses a model whose channels are neither RGB nor gray, and an output
     folder that cannot be written; removes temporary files a killed run left for these outputs.
     """
@@ -96,6 +101,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
     prepare_output_folders(jobs)
     multi_frame: list[Path] = []
     read_as_luma: list[Path] = []
+    float_scales: dict[str, list[Path]] = {}
+    tiled: list[Path] = []
     total, done, converted, skipped = len(jobs), 0, 0, 0
     failed: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
@@ -105,11 +112,18 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         done += 1
         return Progress(done, total, job, status, message, time.perf_counter() - t0)
 
-    todo = []
+    todo, redone = [], []
     for job in jobs:
-        if opts.skip_existing and job.dst.exists():
+        if job.skip:
             skipped += 1
-            yield event(job, "skipped", "output exists")
+            yield event(job, "skipped", job.skip)
+        elif opts.skip_existing and job.dst.exists():
+            if complete(job.dst):
+                skipped += 1
+                yield event(job, "skipped", "output exists")
+            else:  # cut short, or empty: converted again (outputs are written atomically, so not ours)
+                redone.append(job.dst)
+                todo.append(job)
         else:
             todo.append(job)
 
@@ -126,6 +140,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         img = decode(job.src, max_pixels=opts.max_pixels)
         if img.frames > 1:
             multi_frame.append(job.src)
+        if img.scale:
+            float_scales.setdefault(img.scale, []).append(job.src)
         if info.spec.input_nc == 1 and not is_gray(img):
             read_as_luma.append(job.src)
         return prepare(img, info, opts)
@@ -148,15 +164,23 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         """Run one batch; returns (job, error) for the images that failed. Out of memory on a
         batch retries its images one by one; any other error fails the batch's images."""
         try:
-            if items[0][1].tiled:
+            if items[0][1].large:
                 job, prep = items[0]
                 x = pad_batch([prep.x], prep.padded)
-                t = tile_size(info, opts)
-                y = translate_tiled(x, infer, t, min(opts.tile_overlap, t // 4), batch)
+                if exact is not None:
+                    y = exact(x)
+                else:  # an engine: its profile bounds the input, and it has no other way in
+                    t = tile_size(info, opts)
+                    y = translate_tiled(x, infer, t, min(opts.tile_overlap, t // 4), batch)
+                    tiled.append(job.src)
                 outs = [finish(y, prep, info.value_range)]
             else:
                 y = infer(pad_batch([p.x for _, p in items], items[0][1].padded))
                 outs = [finish(y[i : i + 1], p, info.value_range) for i, (_, p) in enumerate(items)]
+            if not all(np.isfinite(o).all() for o in outs):
+                raise FloatingPointError("the model gave NaN or infinite values (are its weights finite?)")
+        except ModelUnusable:  # not this batch's fault: the run ends with one error
+            raise
         except Exception as e:  # CUDA/ORT/TensorRT errors of every kind are this batch's failure
             if len(items) > 1 and _is_oom(e):
                 return [err for item in items for err in infer_group([item])]
@@ -198,7 +222,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
             except Exception as e:  # out of memory or any other error while decoding/preparing
                 yield from fail([(job, f"{job.src}: cannot prepare the image: {_oom_hint(e)}")])
                 continue
-            if prep.tiled:
+            if prep.large:
                 yield from fail(infer_group([(job, prep)]))
             else:
                 group = groups.setdefault(prep.padded, [])
@@ -225,9 +249,30 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
     if read_as_luma:
         notes.append(f"{len(read_as_luma)} color file(s) were read as grayscale (luma), as the model takes one "
                      f"channel: {_names(read_as_luma)}")
+    for scale, paths in sorted(float_scales.items()):
+        notes.append(f"{len(paths)} float image(s) had values within {scale.replace('-', '..')} and were read as "
+                     f"that range: {_names(paths)}")
+    if tiled:
+        notes.append(f"{len(tiled)} image(s) were larger than the engine takes and were translated in overlapping "
+                     "tiles, each normalised with its own statistics (close to, not equal to, one pass; the .onnx "
+                     f"model translates them exactly): {_names(tiled)}")
+    if redone:
+        notes.append(f"{len(redone)} earlier output(s) were incomplete and were converted again: {_names(redone)}")
     yield Summary(total=total, converted=converted, skipped=skipped, failed=failed,
                   seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe(),
                   notes=notes)
+
+
+def complete(path: Path) -> bool:
+    """Whether an existing output is a whole image (decodes to its last pixel)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:
+        return False
 
 
 def _names(paths: list[Path]) -> str:

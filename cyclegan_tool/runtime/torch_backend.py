@@ -12,6 +12,11 @@ from cyclegan_tool.runtime.base import Backend, ModelInfo
 from cyclegan_tool.specs import GeneratorSpec
 
 
+# Peak memory of one pass per input pixel and ngf (bench/memory_bench.py: ResNet-9 ngf64, 910 bytes
+# per pixel in FP32).
+BYTES_PER_PIXEL_PER_NGF = {"fp32": 14.5, "bf16": 10.0, "fp16": 7.5}
+
+
 class TorchBackend(Backend):
     name = "pytorch"
 
@@ -52,6 +57,7 @@ class TorchBackend(Backend):
             keep_norms_fp32(self.net)
         return ModelInfo(spec=loaded.spec, direction=loaded.direction, precision=self.precision,
                          pad_multiple=pad_multiple(loaded.spec), min_side=min_side(loaded.spec), source=str(self.path),
+                         bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF[self.precision] * loaded.spec.ngf,
                          input_dtype="float16" if self.precision == "fp16" else "float32",
                          value_range=value_range(loaded.spec),
                          extra={"origin": loaded.origin, "epoch": loaded.epoch, "channels_last": cl,

@@ -25,21 +25,45 @@ class Prepared:
     x: np.ndarray
     alpha: np.ndarray | None
     padded: tuple[int, int]  # (H, W) the network sees
-    tiled: bool
+    large: bool  # translated in parts: band by band (exact), or in tiles where only an engine's profile fits
     out_size: tuple[int, int]  # (H, W) of the written output
 
 
 # No side grows past this by --size (a 1x500 strip scaled to a shorter side of 128 would be
 # 128x64000): the scale is lowered until the longer side fits. --max-side sets it explicitly.
 MAX_SCALED_SIDE = 8192
-# Images with more pixels than this are translated in tiles on every backend, whatever the
-# options: a generator's activations take ~1 KB per input pixel, so ~4 MP is ~4 GB.
-AUTO_TILE_PIXELS = 2048 * 2048
+# One pass may take this share of the memory available when the run starts; larger images are
+# translated in parts (runtime/banded.py: exact).
+ONE_PASS_MEMORY_SHARE = 0.5
+
+
+def available_memory() -> int:
+    """Bytes the system can give without swapping (MemAvailable), or 8 GiB where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 << 30
+
+
+def one_pass_pixels(info: ModelInfo) -> int:
+    """The most pixels one pass of this runtime may take here (its measured bytes per pixel)."""
+    return int(ONE_PASS_MEMORY_SHARE * available_memory() / info.bytes_per_pixel)
 
 
 def target_size(h: int, w: int, opts: ConvertOptions) -> tuple[int, int]:
     """The processing size (H, W): --size scales the shorter side, --max-side (or the cap
-    MAX_SCALED_SIDE when only --size is given) bounds the longer one."""
+    MAX_SCALED_SIDE when only --size is given) bounds the longer one; --preprocess scale_width
+    is the reference test.py's rule (width --load-size, height int(load_size * h / w) but at
+    least --crop-size; the reference leaves a width already at --load-size as it is when its
+    height is at least --crop-size)."""
+    if opts.preprocess == "scale_width":
+        if w == opts.load_size and h >= opts.crop_size:
+            return h, w
+        return int(max(opts.load_size * h / w, opts.crop_size)), opts.load_size
     scale = 1.0
     if opts.size:
         scale = opts.size / min(h, w)
@@ -75,9 +99,10 @@ def prepare(img: DecodedImage, info: ModelInfo, opts: ConvertOptions) -> Prepare
     ph, pw = padded_size(h, w, info.pad_multiple)
     low = info.min_hw or (min_side(info),) * 2  # an engine profile's smallest accepted size
     ph, pw = max(ph, low[0]), max(pw, low[1])
-    too_big = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
-    too_big = too_big or ph * pw > AUTO_TILE_PIXELS
-    return Prepared(x=x, alpha=alpha, padded=(ph, pw), tiled=bool(opts.tile) or too_big, out_size=out_size)
+    beyond_engine = info.max_hw is not None and (ph > info.max_hw[0] or pw > info.max_hw[1])
+    beyond_tile = bool(opts.tile) and ph * pw > opts.tile**2
+    large = beyond_engine or beyond_tile or ph * pw > one_pass_pixels(info)
+    return Prepared(x=x, alpha=alpha, padded=(ph, pw), large=large, out_size=out_size)
 
 
 def min_side(info: ModelInfo) -> int:
@@ -109,11 +134,11 @@ def pad_batch(xs: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
 
 
 def tile_size(info: ModelInfo, opts: ConvertOptions) -> int:
-    """The tile side: --tile, else the engine's largest accepted side (or the side of an
-    AUTO_TILE_PIXELS square); a multiple of the pad,
-    within the engine profile (tiles of a padded image are never under its minimum)."""
+    """The tile side where an engine translates in tiles: --tile, else the engine's largest
+    accepted side; a multiple of the pad, within the engine profile (tiles of a padded image are
+    never under its minimum)."""
     m = info.pad_multiple
-    tile = opts.tile or (min(info.max_hw) if info.max_hw else int(AUTO_TILE_PIXELS ** 0.5))
+    tile = opts.tile or (min(info.max_hw) if info.max_hw else int(one_pass_pixels(info) ** 0.5))
     if info.max_hw:
         tile = min(tile, *info.max_hw)
     tile = max(m, tile // m * m)

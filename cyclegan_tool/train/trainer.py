@@ -195,6 +195,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # half-written checkpoints of a killed run (atomic_write's)
+            stale.unlink(missing_ok=True)
         artifacts.write_config(run_dir, cfg, {"world_size": info.world, "device": str(device),
                                               "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b),
                                               "validation": dataset.split.describe(Path(cfg.dataroot))})
