@@ -92,7 +92,7 @@ def convert_events(inputs: PathLike | Sequence[PathLike], out: PathLike, *, mode
                    backend: str = "auto", device: str = "auto", precision: str = "auto",
                    direction: str | None = None, cancel=None, on_start: Callable[[str], None] | None = None,
                    nest_folders: bool | None = None, devices: str | Sequence[str] | None = None,
-                   norm_stats: str = "running", **overrides) -> Iterator:
+                   norm_stats: str = "auto", **overrides) -> Iterator:
     """Like `convert`, as a generator of `runtime.Progress` events ending with a `runtime.Summary`.
 
     `on_start` receives one line saying which backend runs which model, and at what scale (only
@@ -241,7 +241,7 @@ def export(checkpoint: PathLike, *, output: PathLike | None = None, engine: Path
            min_shape: str | None = None, opt_shape: str | None = None, max_shape: str | None = None,
            workspace_mib: int = 4096, compute_capabilities: tuple[str, ...] = (), int8: PathLike | None = None,
            calib_count: int = 64, calib_size: int = 256, int8_min_psnr: float | None = None,
-           norm_stats: str = "running") -> ExportReport:
+           norm_stats: str = "auto") -> ExportReport:
     """A generator (our .pt, a reference .pth, an FP32 ONNX file we exported or a shipped
     model's name) -> ONNX, parity-checked, and with `engine` a
     TensorRT engine plus its JSON sidecar. Without `output` the ONNX goes next to the engine,

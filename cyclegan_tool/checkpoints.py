@@ -146,13 +146,15 @@ def in_folder(folder: Path, direction: str | None = None) -> Path:
 
 
 def load_generator(path: str | os.PathLike, *, direction: str | None = None,
-                   spec: GeneratorSpec | None = None, norm_stats: str = "running") -> LoadedGenerator:
+                   spec: GeneratorSpec | None = None, norm_stats: str = "auto") -> LoadedGenerator:
     """Load one generator, in eval mode on the CPU, from any supported file.
 
     Our checkpoints hold both directions (`direction` picks one, default a2b). A reference
     `*_net_G_A.pth` is a2b, `*_net_G_B.pth` b2a, `latest_net_G.pth` whatever `direction`
     says. The architecture is read off the file; `spec` overrides it for plain state_dicts.
-    `norm_stats="batch"`: batch norms use each image's statistics (models/norm_stats.py).
+    `norm_stats`: how batch norms normalise: "batch" (and "auto") with each image's own statistics,
+    as the reference's test.py does unless given --eval (models/norm_stats.py); "running" with the
+    running statistics (test.py --eval).
     """
     from cyclegan_tool.models.norm_stats import has_batch_norm, use_batch_statistics
     from cyclegan_tool.specs import NORM_STATS
@@ -184,11 +186,13 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     net = build_generator(spec)
     load_into(net, state, f"{path}")
     net.eval()
-    batch_norm = has_batch_norm(net)
-    if batch_norm and norm_stats == "batch":
-        use_batch_statistics(net)
+    resolved = None
+    if has_batch_norm(net):
+        resolved = "running" if norm_stats == "running" else "batch"
+        if resolved == "batch":
+            use_batch_statistics(net)
     return LoadedGenerator(net=net, spec=spec, direction=direction, source=path, source_sha256=sha256_file(path),
-                           origin=origin, epoch=epoch, norm_stats=norm_stats if batch_norm else None)
+                           origin=origin, epoch=epoch, norm_stats=resolved)
 
 
 def generator_spec_of(path: Path, state: dict) -> GeneratorSpec:

@@ -63,7 +63,7 @@ def kind_of(path: Path) -> str:
 
 
 def describe(path: Path, *, direction: str | None = None, spec: GeneratorSpec | None = None,
-             norm_stats: str = "running") -> ModelFacts:
+             norm_stats: str = "auto") -> ModelFacts:
     from cyclegan_tool.conventions import value_range_of
     from cyclegan_tool.model_files import digest
 
@@ -157,7 +157,7 @@ def planned(path: Path, request: Request, machine) -> Plan:
 
 
 def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", device: str = "auto",
-                 direction: str | None = None, spec: GeneratorSpec | None = None, norm_stats: str = "running",
+                 direction: str | None = None, spec: GeneratorSpec | None = None, norm_stats: str = "auto",
                  jobs: list | None = None, opts=None) -> tuple[Backend, str]:
     """An unopened backend for `resolved` (`api.ResolvedModel`) and the reason line; opened
     already where measuring opened it. `jobs`/`opts`: the run, for its measuring sample and a
@@ -269,7 +269,7 @@ def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", d
     path = Path(resolved.path)
     facts = describe(path, direction=direction)
     forms = Forms(path, facts, int8=getattr(resolved, "int8", None), calibration=None, direction=direction, spec=None,
-                  norm_stats="running")
+                  norm_stats="auto")
     plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
                                  precision=precision, device=device, int8_form=forms.has_int8()), gather(facts.kind))
     if len(plan.candidates) == 1:
@@ -285,7 +285,7 @@ def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", d
 
 
 def exact_translator(resolved, *, direction: str | None = None, spec: GeneratorSpec | None = None,
-                     norm_stats: str = "running"):
+                     norm_stats: str = "auto"):
     """How `run_convert` translates an image too large for one pass: band by band over the model's
     FP32 generator (runtime/banded.py; the same output as one pass, in bounded memory), loaded on
     first use from the checkpoint or the FP32 ONNX graph; None for an engine, or an ONNX graph in

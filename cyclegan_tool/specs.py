@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Self
 
 # How a batch-norm generator normalises at inference: its running statistics, or each image's own
-# (models/norm_stats.py). Instance-norm generators are the same either way.
-NORM_STATS = ("running", "batch")
+# (models/norm_stats.py; auto: each image's own, as the reference's test.py does without --eval).
+# Instance-norm generators are the same either way.
+NORM_STATS = ("auto", "running", "batch")
 
 
 class _Spec:

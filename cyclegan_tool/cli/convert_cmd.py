@@ -41,10 +41,10 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
                    "arithmetic only. bf16: PyTorch autocast (checkpoints) or OpenVINO (ONNX models) on a CPU.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator of a training checkpoint "
               "(a shipped model: its pair for the other direction).")
-@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="running", show_default=True,
-              help="Batch-norm generators (pix2pix U-Nets, --norm batch): running = their running statistics (the "
-                   "reference test.py with --eval); batch = each image's own statistics (test.py's default, as "
-                   "the pix2pix paper prescribes). Instance-norm models are unaffected.")
+@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="auto", show_default=True,
+              help="Batch-norm generators (pix2pix U-Nets, --norm batch): batch (and auto) = each image's own "
+                   "statistics, as the reference's test.py without --eval and the pix2pix paper; running = their "
+                   "running statistics (test.py --eval). Instance-norm models are unaffected.")
 @click.option("--devices", help="Several devices, e.g. 0,1 (GPUs) or cpu,cpu: one process per device, files "
               "split between them.")
 @click.option("--shard", help="Only this share of the files, K/N (set by --devices and torchrun).")

@@ -35,9 +35,10 @@ def _size(path: Path) -> str:
 @click.option("--int8-min-psnr", type=float, default=30.0, show_default=True,
               help="Refuse an int8 graph further than this (dB) from FP32 on the calibration images.")
 @click.option("--opset", type=int, default=17, show_default=True)
-@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="running", show_default=True,
-              help="Batch-norm generators: running statistics, or each image's own (batch; the reference test.py "
-                   "without --eval). Recorded in the metadata.")
+@click.option("--norm-stats", type=click.Choice(NORM_STATS), default="auto", show_default=True,
+              help="Batch-norm generators: batch (and auto) normalise each image by its own statistics, as the "
+                   "reference's test.py without --eval; running uses their running statistics (test.py --eval). "
+                   "Recorded in the metadata.")
 @click.option("--no-check", is_flag=True, help="Skip the ONNX Runtime vs. PyTorch parity check.")
 @click.option("--engine", type=click.Path(dir_okay=False), help="Also build a TensorRT engine (.plan).")
 @click.option("--trt", type=click.Choice(["auto", *LIBRARIES]), default="auto", show_default=True,

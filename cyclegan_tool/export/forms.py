@@ -64,7 +64,7 @@ def find(kind: str, name: str) -> Path | None:
 
 
 def exported(checkpoint: Path, source: str, *, direction: str | None = None, spec=None,
-             norm_stats: str = "running") -> Path:
+             norm_stats: str = "auto") -> Path:
     """A checkpoint's generator (`source`: its `source_id`) as an FP32 ONNX file, exported on first
     use. Its fidelity is not assumed: the runner compares it with PyTorch FP32 like any candidate."""
     def make(tmp: Path) -> None:
@@ -99,7 +99,7 @@ def winograd(graph_id: str, graph) -> Path:
 
 
 def int8(checkpoint: Path, source: str, calibration: list[Path], *, direction: str | None = None, spec=None,
-         norm_stats: str = "running", min_psnr: float) -> Path:
+         norm_stats: str = "auto", min_psnr: float) -> Path:
     """The int8 form of a checkpoint's generator: the cached one, else calibrated now on
     `calibration` (images of the run: its input domain), recorded in its metadata, and written
     only within `min_psnr` dB of the FP32 graph on them (export/int8.py)."""

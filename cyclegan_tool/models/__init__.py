@@ -12,7 +12,7 @@ import functools
 import torch
 import torch.nn as nn
 
-from cyclegan_tool.models import discriminators, keras, resnet, unet  # noqa: F401  (registers)
+from cyclegan_tool.models import discriminators, keras, resnet, unet, unet_keras  # noqa: F401  (registers)
 from cyclegan_tool.models.init import INITS, init_weights
 from cyclegan_tool.models.norms import NORMS
 from cyclegan_tool.models.registry import DISCRIMINATORS, GENERATORS

@@ -50,6 +50,11 @@ def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
     """Read architecture, ngf, norm, dropout and channel counts off a generator state_dict."""
     state = strip_prefix(state)
     norm = _norm_from_keys(state)
+    if "top.down.weight" in state:  # the seed's Keras U-Net (models/unet_keras.py)
+        levels = 1 + max(k.count("inner.") for k in state)
+        return GeneratorSpec(name=f"unet_keras_{2**levels}", input_nc=state["top.down.weight"].shape[1],
+                             output_nc=state["top.up.weight"].shape[1], ngf=state["top.down.weight"].shape[0],
+                             norm="batch")
     if "model.model.0.weight" in state:
         w = state["model.model.0.weight"]
         depth = 1 + max(k.count("model.") for k in state) - 2

@@ -34,6 +34,7 @@ class ModelInfo:
     # Peak memory this runtime takes per input pixel in one pass (measured for ResNet generators,
     # bench/memory_bench.py; scales with ngf): what bounds the size translated in one pass.
     bytes_per_pixel: float = 1500.0
+    norm_stats: str | None = None  # a batch-norm generator's: "batch" or "running" (models/norm_stats.py)
     # What the backend accepts (an engine's profile); None = unlimited. The pipeline plans
     # every batch and tile within these, so `infer` never sees a shape outside them.
     min_batch: int = 1
@@ -52,8 +53,11 @@ class ModelInfo:
     def summary(self) -> str:
         s = self.spec
         channels = "" if (s.input_nc, s.output_nc) == (3, 3) else f", {s.input_nc} -> {s.output_nc} channels"
+        stats = {"batch": "; batch norm with each image's own statistics (test.py's default; --norm-stats running "
+                           "for test.py --eval)",
+                 "running": "; batch norm with its running statistics (as test.py --eval)"}.get(self.norm_stats, "")
         return (f"{s.name} ngf={s.ngf} norm={s.norm}{channels}, direction {self.direction}, {self.precision}, "
-                f"pad multiple {self.pad_multiple}")
+                f"pad multiple {self.pad_multiple}{stats}")
 
 
 class Backend(ABC):

@@ -58,7 +58,7 @@ class OnnxRuntimeBackend(Backend):
                          bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF * meta["generator"].get("ngf", 64),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
-                         extra={"provider": running, "metadata": meta})
+                         norm_stats=meta.get("norm_stats"), extra={"provider": running, "metadata": meta})
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         out = self.session.run([self.output_name], {self.input_name: x.astype(self.np_dtype, copy=False)})[0]

@@ -78,6 +78,7 @@ class OpenVINOBackend(Backend):
                          bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF[self.compute] * meta["generator"].get("ngf", 64),
                          input_dtype="float16" if self.np_dtype == np.float16 else "float32",
                          value_range=value_range_of(meta.get("conventions")),
+                         norm_stats=meta.get("norm_stats"),
                          extra={"runtime": f"OpenVINO {self.version}", "metadata": meta,
                                 "compute": "bf16" if self.compute == "bf16" else precision})
 

@@ -10,7 +10,7 @@ from cyclegan_tool.runtime.plan import Option
 
 
 def backend_for(option: Option, path: Path, device: str, *, direction: str | None = None, spec=None,
-                norm_stats: str = "running") -> Backend:
+                norm_stats: str = "auto") -> Backend:
     """`path` is the file of `option.form` (the model itself, or its derived ONNX form)."""
     if option.runtime == "tensorrt":
         from cyclegan_tool.runtime.trt_backend import TensorRTBackend

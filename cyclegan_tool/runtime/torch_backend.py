@@ -22,7 +22,7 @@ class TorchBackend(Backend):
 
     def __init__(self, path: str | Path, *, device: str = "cpu", precision: str = "fp32",
                  direction: str | None = None, spec: GeneratorSpec | None = None,
-                 channels_last: bool | None = None, ops: str = "auto", norm_stats: str = "running"):
+                 channels_last: bool | None = None, ops: str = "auto", norm_stats: str = "auto"):
         """`device`: "cpu" or "cuda:N"; `precision`: fp32, fp16 (CUDA) or bf16 (autocast)."""
         super().__init__()
         if precision not in ("fp16", "fp32", "bf16"):
@@ -59,7 +59,7 @@ class TorchBackend(Backend):
                          pad_multiple=pad_multiple(loaded.spec), min_side=min_side(loaded.spec), source=str(self.path),
                          bytes_per_pixel=BYTES_PER_PIXEL_PER_NGF[self.precision] * loaded.spec.ngf,
                          input_dtype="float16" if self.precision == "fp16" else "float32",
-                         value_range=value_range(loaded.spec),
+                         value_range=value_range(loaded.spec), norm_stats=loaded.norm_stats,
                          extra={"origin": loaded.origin, "epoch": loaded.epoch, "channels_last": cl,
                                 "norm_stats": loaded.norm_stats})
 

@@ -143,7 +143,10 @@ class TrainConfig:
         for f in fields(self):
             choices = choices_of(f)
             value = getattr(self, f.name)
-            if choices and value not in choices:
+            source = f.metadata.get("choices")
+            if hasattr(source, "get"):  # a registry: its families' names too (resnet_12blocks, unet_keras_64)
+                source.get(value)
+            elif choices and value not in choices:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}")
             if isinstance(value, float) and not math.isfinite(value) and f.name != "max_dataset_size":
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be a finite number, not {value}")

@@ -59,6 +59,13 @@ def _keras(kernel: int, what: str) -> Preset:
     )
 
 
+PRESETS.register("keras-unet")(Preset(
+    description="the Keras CycleGAN our design documents start from (seed 003): its U-Net (unet_keras_128, batch "
+                "norm, dropout), the 70x70 PatchGAN with batch norm, LSGAN, cycle x10, no identity, no pool, "
+                "143 -> 128 crops",
+    options=dict(netG="unet_keras_128", netD="basic", norm="batch", dropout=True, ngf=64, ndf=64, gan_mode="lsgan",
+                 lambda_a=10.0, lambda_b=10.0, lambda_identity=0.0, pool_size=0, lr=2e-4, beta1=0.5,
+                 load_size=143, crop_size=128, batch_size=1)))
 PRESETS.register("keras-colorize")(_keras(3, "grayscale <-> color (CIFAR-10)"))
 PRESETS.register("keras-digits")(_keras(5, "digits <-> street-number digits (MNIST <-> SVHN)"))
 
