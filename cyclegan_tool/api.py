@@ -5,8 +5,9 @@
     result = ct.evaluate(model="horse2zebra", source="testA/", real="testB/")  # -> EvalReport
 
 `model` is anything `convert` runs: a `.plan` engine, an `.onnx` file, a `.pt` checkpoint,
-a reference `.pth`, or the name of a shipped model (`cyclegan-tool models`). The CLI and
-the GUI only parse options, call these and display what they return or yield.
+a reference `.pth`, or a model's name (`cyclegan-tool models`: shipped, published (downloaded on
+first use) or added by the user). The CLI and the GUI only parse options, call these and display
+what they return or yield.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ PathLike = str | os.PathLike
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model file and what the tool knows about running it (shipped models carry a scale)."""
+    """A model file and what the tool knows about running it (models by name carry a scale)."""
 
     path: Path
-    shipped: str | None = None
+    name: str | None = None  # the catalogue's name it was asked by
+    source: str | None = None  # that entry's: shipped, published or user
     scale: int | None = None  # run at this shorter side, outputs resized back
     int8: Path | None = None  # a shipped model's calibrated int8 form, a CPU candidate of --backend auto
     direction: str | None = None  # which generator of the file to run (a training checkpoint holds two)
@@ -34,16 +36,54 @@ class ResolvedModel:
 
 
 def shipped_models() -> list[str]:
-    """The names of the models shipped with the tool (`cyclegan-tool models`), for menus."""
+    """The names of every model the catalogue knows (`cyclegan-tool models`: shipped, published and
+    the user's), for menus."""
     from cyclegan_tool import zoo
 
     return list(zoo.catalogue())
 
 
+def models() -> dict[str, dict]:
+    """The catalogue: every model by name with its entry and `status` (shipped, published: not
+    downloaded yet, downloaded, user)."""
+    from cyclegan_tool import zoo
+
+    return {name: {**entry, "status": zoo.status(name)} for name, entry in zoo.catalogue().items()}
+
+
+def add_model(name: str, file: PathLike, *, link: bool = False, summary: str = "") -> dict:
+    """Add a model file under `name` (`cyclegan-tool models add`); returns its catalogue entry."""
+    from cyclegan_tool.zoo import user
+
+    return user.add(name, file, link=link, summary=summary)
+
+
+def remove_model(name: str) -> Path:
+    """Remove a user's model, or a downloaded published model's file; returns the file removed."""
+    from cyclegan_tool.zoo import user
+
+    return user.remove(name)
+
+
+def datasets() -> dict[str, Path | None]:
+    """The benchmark datasets `pull_dataset` fetches, each with its folder where pulled already."""
+    from cyclegan_tool.zoo.datasets import NAMES, find
+
+    return {name: find(name) for name in NAMES}
+
+
+def pull_dataset(name: str, dest: PathLike | None = None) -> tuple[Path, dict[str, int]]:
+    """Download and unpack a benchmark dataset (zoo/datasets.py); (its folder, images per folder)."""
+    from cyclegan_tool.zoo.datasets import pull
+
+    return pull(name, Path(dest) if dest else None)
+
+
 def resolve_model(model: PathLike, direction: str | None = None) -> ResolvedModel:
-    """A path, or a shipped model's name, -> the file to run and its defaults. A training run's
-    folder (ours or the reference's) stands for its latest checkpoint (`checkpoints.in_folder`;
-    `direction` picks between the reference's two generator files)."""
+    """A path, or a model's name, -> the file to run and its defaults (a published model is
+    downloaded here on first use). A training run's folder (ours or the reference's) stands for
+    its latest checkpoint (`checkpoints.in_folder`; `direction` picks between the reference's two
+    generator files). A named model asked for its other direction runs its pair."""
     path = Path(model)
     if path.is_dir():
         from cyclegan_tool import checkpoints
@@ -54,16 +94,16 @@ def resolve_model(model: PathLike, direction: str | None = None) -> ResolvedMode
     from cyclegan_tool import zoo
 
     name, note = str(model), ""
-    entry = zoo.catalogue().get(name) if name in zoo.catalogue() else None
-    if entry is not None and direction and direction != entry.get("direction", "a2b"):
+    entry = zoo.entry(name)
+    if direction and entry["source"] != "user" and direction != entry.get("direction", "a2b"):
         pair = entry.get("pair")
         if not pair:
             raise ConfigError(f"model '{name}' translates {entry.get('direction', 'a2b')} only; --direction "
                               f"{direction} has no model to run")
-        name, note = pair, f" (--direction {direction} of {model}: its pair {pair})"
-    entry_path = zoo.model_file(name)
-    return ResolvedModel(entry_path, shipped=name, scale=zoo.catalogue()[name].get("size"), int8=zoo.int8_file(name),
-                         note=note)
+        name, note, entry = pair, f" (--direction {direction} of {model}: its pair {pair})", zoo.entry(pair)
+    user_direction = direction if entry["source"] == "user" else None  # a user's checkpoint holds both
+    return ResolvedModel(zoo.model_file(name), name=name, source=entry["source"], scale=entry.get("size"),
+                         int8=zoo.int8_file(name), direction=user_direction, note=note)
 
 
 def convert_options(resolved: ResolvedModel, options=None, **overrides):
@@ -170,7 +210,7 @@ def describe_model(model: PathLike, *, backend: str = "auto", device: str = "aut
     if channels != (3, 3):  # for a checkpoint, the a2b generator's
         words = {1: "gray", 3: "RGB"}
         arch += f", {words.get(channels[0], channels[0])} -> {words.get(channels[1], channels[1])}"
-    kind = f"shipped model {resolved.shipped} ({desc['kind']})" if resolved.shipped else desc["kind"]
+    kind = f"{resolved.source} model {resolved.name} ({desc['kind']})" if resolved.name else desc["kind"]
     how = describe_plan(resolved, backend=backend, device=device)
     if resolved.scale:
         how += f"; runs at its training scale (shorter side {resolved.scale}) unless a size is set"
@@ -338,6 +378,10 @@ def train(dataroot: PathLike, *, resume: bool = False, reporter=None, changed: f
     from cyclegan_tool.train.families import family_options
     from cyclegan_tool.train.trainer import train as run_training
 
+    if not Path(dataroot).is_dir():  # a dataset pulled by name
+        from cyclegan_tool.zoo.datasets import find
+
+        dataroot = find(str(dataroot)) or dataroot
     changed = frozenset(options) if changed is None else changed
     model = options.get("model", "cyclegan")
     if preset and model != "cyclegan":

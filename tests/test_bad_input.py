@@ -102,7 +102,7 @@ def test_runtime_errors_of_onnx_runtime_fail_one_file(tmp_path, tiny_onnx, monke
     save(tmp_path / "in" / "good.png", rgb(16, 16))
     save(tmp_path / "in" / "odd.png", rgb(16, 20))
     save(tmp_path / "in" / "zlast.png", rgb(16, 16))
-    res = run_cli("convert", "--onnx", tiny_onnx, tmp_path / "in", tmp_path / "out")
+    res = run_cli("convert", "--onnx", tiny_onnx, "--backend", "onnxruntime", tmp_path / "in", tmp_path / "out")
     assert res.exit_code == 1 and "2 converted" in res.output and "odd.png: translation failed" in res.output
     assert (tmp_path / "out" / "zlast.png").is_file() and not (tmp_path / "out" / "odd.png").exists()
 

@@ -22,7 +22,8 @@ COMMANDS = {
     "export": ("export_cmd", "Export a generator to ONNX, and with --engine to a TensorRT engine."),
     "convert": ("convert_cmd", "Translate an image file or folder (recursively) into OUT."),
     "evaluate": ("evaluate_cmd", "FID and KID of translated images against real ones."),
-    "models": ("models_cmd", "List the models shipped with the tool."),
+    "models": ("models_cmd", "List the models by name (shipped, published, yours); add or remove yours."),
+    "datasets": ("datasets_cmd", "List the benchmark datasets; pull one by name for training."),
     "bench": ("bench_cmd", "Measure inference images/s of a backend."),
     "info": ("info_cmd", "Say what a checkpoint, .pth, ONNX model or engine is."),
     "gui": ("gui_cmd", "Open the drag-and-drop desktop converter."),
@@ -58,20 +59,49 @@ class _Group(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        from cyclegan_tool.zoo.fetch import reporting
+
         try:
-            return super().invoke(ctx)
+            with reporting(DownloadBar()):
+                return super().invoke(ctx)
         except CycleGANError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
 
 
+class DownloadBar:
+    """Download progress on stderr (zoo/fetch.py reports to it)."""
+
+    def __init__(self):
+        self.bar, self.what = None, None
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if self.bar is None or self.what != what:
+            from tqdm import tqdm
+
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {what}",
+                            dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+            self.what = what
+        self.bar.update(done - self.bar.n)
+        if total is not None and done >= total:
+            self.bar.close()
+            self.bar = None
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cyclegan-tool")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def cli(verbose: bool) -> None:
+@click.option("--offline", is_flag=True, help="Never touch the network (also CYCLEGAN_TOOL_OFFLINE=1): published "
+              "models and datasets must already be here.")
+def cli(verbose: bool, offline: bool) -> None:
     """Unpaired image-to-image translation: train a CycleGAN, export it, convert folders."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
+    from cyclegan_tool.zoo.fetch import set_offline
+
+    set_offline(offline)
 
 
 def main() -> None:

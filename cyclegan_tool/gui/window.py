@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from cyclegan_tool.api import shipped_models
+from cyclegan_tool.api import models, shipped_models
 from cyclegan_tool.gui import state as logic
 from cyclegan_tool.gui.worker import ConvertWorker, start
 from cyclegan_tool.runtime.options import OUTPUT_FORMATS as FORMATS
@@ -92,10 +92,10 @@ class MainWindow(QMainWindow):
         mrow.addWidget(browse)
         f.addRow("File", mrow)
         self.shipped_combo = QComboBox()
-        self.shipped_combo.addItems(["(choose)", *shipped_models()])
+        self.fill_models()
         self.shipped_combo.activated.connect(
-            lambda i: self.set_model(self.shipped_combo.itemText(i)) if i > 0 else None)
-        f.addRow("Shipped", self.shipped_combo)
+            lambda i: self.set_model(self.shipped_combo.itemData(i)) if i > 0 else None)
+        f.addRow("By name", self.shipped_combo)
         self.model_info = QLabel("no model chosen")
         self.model_info.setWordWrap(True)
         f.addRow("What", self.model_info)
@@ -240,6 +240,20 @@ class MainWindow(QMainWindow):
         if folder:
             self.output_edit.setText(folder)
 
+    def fill_models(self) -> None:
+        """Every model by name (`api.models`): shipped, published (the label says when a pick will
+        download it, and how much) and the user's; the item's data is the name."""
+        self.shipped_combo.clear()
+        self.shipped_combo.addItem("(choose)", None)
+        for name, e in models().items():
+            label = name
+            if e["status"] == "published":
+                label += f"  (downloads {e['bytes'] / 2**20:.0f} MiB on first use)" if e.get("bytes") else \
+                    "  (downloads on first use)"
+            elif e["source"] == "user":
+                label += "  (yours)"
+            self.shipped_combo.addItem(label, name)
+
     def set_model(self, path: str) -> None:
         self.model_edit.setText(path)
         self.state.model = path
@@ -258,6 +272,7 @@ class MainWindow(QMainWindow):
         worker = DescribeWorker(self._describing, self.state.model, self.backend_combo.currentText())
         worker.finished.connect(self._on_described)  # bound methods: delivered on the GUI thread
         worker.failed.connect(self._on_describe_failed)
+        worker.downloading.connect(self._on_downloading)
         self._describers = [(w, t) for w, t in self._describers if t.isRunning()] + [(worker, start(worker))]
 
     def _on_described(self, token: int, what: str, how: str) -> None:
@@ -265,6 +280,10 @@ class MainWindow(QMainWindow):
             self.model_info.setText(what)
             self.backend_info.setText(how)
             self.described = True
+
+    def _on_downloading(self, token: int, line: str) -> None:
+        if token == self._describing:
+            self.model_info.setText(line)
 
     def _on_describe_failed(self, token: int, message: str, details: str) -> None:
         if token == self._describing:

@@ -42,14 +42,22 @@ class DescribeWorker(QObject):
 
     finished = Signal(int, str, str)  # the request's token, what it is, how it would run
     failed = Signal(int, str, str)  # the request's token, message, details
+    downloading = Signal(int, str)  # the request's token, "downloading NAME: 12 of 44 MiB"
 
     def __init__(self, token: int, model: str, backend: str):
         super().__init__()
         self.token, self.model, self.backend = token, model, backend
 
     def run(self) -> None:
+        from cyclegan_tool.zoo.fetch import reporting
+
+        def report(what: str, done: int, total: int | None) -> None:
+            of = f" of {total / 2**20:.0f}" if total else ""
+            self.downloading.emit(self.token, f"downloading {what}: {done / 2**20:.0f}{of} MiB")
+
         try:
-            self.finished.emit(self.token, *describe(self.model, self.backend))
+            with reporting(report):
+                self.finished.emit(self.token, *describe(self.model, self.backend))
         except Exception as e:
             self.failed.emit(self.token, *error_text(e))
 

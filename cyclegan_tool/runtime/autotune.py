@@ -147,9 +147,7 @@ def sample_from(jobs: list, opts, info_like) -> Callable[[], np.ndarray | None]:
                 continue
             side = max(SAMPLE_SIDE, min_side(info_like))
             side = padded_size(side, side, info_like.pad_multiple)[0]
-            while x.shape[-2] < side or x.shape[-1] < side:  # reflection pads at most the side minus one
-                x = pad_batch([x], (min(side, 2 * x.shape[-2] - 1), min(side, 2 * x.shape[-1] - 1)))[0]
-            return x[None]
+            return pad_batch([x], (side, side))  # reflected, or repeated where the image is too small
         return None
 
     return sample
