@@ -124,12 +124,18 @@ class LoadedGenerator:
 
 
 def _reference_direction(path: Path, direction: str | None) -> str:
+    """A reference generator file's direction, from its name (G_A is a2b, G_B b2a); asking a
+    G_A/G_B file for the other direction is a one-line error naming its sibling."""
     stem = path.stem
-    if stem.endswith("net_G_A"):
-        return "a2b"
-    if stem.endswith("net_G_B"):
-        return "b2a"
-    return direction or "a2b"
+    own = "a2b" if stem.endswith("net_G_A") else "b2a" if stem.endswith("net_G_B") else None
+    if own is None:
+        return direction or "a2b"
+    if direction and direction != own:
+        sibling = path.with_name(path.name.replace("net_G_A", "net_G_X").replace("net_G_B", "net_G_A")
+                                 .replace("net_G_X", "net_G_B"))
+        raise ConfigError(f"{path} is the reference's {'G_A' if own == 'a2b' else 'G_B'} ({own}); for {direction} give "
+                          f"{sibling.name}{' beside it' if sibling.is_file() else ''}")
+    return own
 
 
 def in_folder(folder: Path, direction: str | None = None) -> Path:
@@ -181,8 +187,9 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
     bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
            and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"{path}: its weights hold NaN or infinite values ({bad[0]}{' and more' if len(bad) > 1 else ''}"
-                              "; from a run that diverged?), so it cannot translate")
+        more = " and more" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: its weights hold NaN or infinite values ({bad[0]}{more}; from a run that "
+                              "diverged?), so it cannot translate")
     net = build_generator(spec)
     load_into(net, state, f"{path}")
     net.eval()

@@ -69,7 +69,9 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
     click.echo(summary.line(), err=True)
     for note in summary.notes:
         click.echo(f"note: {note}", err=True)
-    if summary.failed:
+    for error in summary.errors:
+        click.echo(f"error: {error}", err=True)
+    if summary.failed or summary.errors:
         sys.exit(1)
 
 

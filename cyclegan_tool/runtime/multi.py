@@ -80,6 +80,7 @@ def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: lis
     summaries: dict[int, Summary] = {}
     errors: list[str] = []
     reported: set = set()  # sources whose outcome a worker sent
+    tally: dict[int, dict[str, list]] = {k: {"converted": [], "skipped": [], "failed": []} for k in range(world)}
     running, done = set(range(world)), 0
     try:
         while running:
@@ -100,6 +101,7 @@ def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: lis
             elif isinstance(event, Progress):
                 done += 1
                 reported.add(event.job.src)
+                tally[rank][event.status].append((event.job.src, event.message))
                 yield replace(event, done=done, total=total)
     finally:
         for p in procs:
@@ -108,20 +110,33 @@ def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: lis
                 p.terminate()
     if errors and not summaries and not reported:
         raise CycleGANError("; ".join(errors))
-    lost = []  # the files of shares whose process ended without reporting them
+    from cyclegan_tool.runtime.pipeline import complete
+
+    lost, found, written_late = [], 0, []  # the files of shares whose process ended without reporting them
     for k in range(world):
         if k in summaries:
             continue
+        found += len(tally[k]["converted"])  # what it reported before it ended
+        lost += tally[k]["failed"]
         why = next((e for e in errors if e.startswith(f"device {devices[k]}")), f"device {devices[k]}: its process "
                    "ended early")
         for job in planned[k::world]:
-            if job.src not in reported:
-                lost.append((job.src, f"{job.src}: not converted: the worker process for {why.removeprefix('device ')}"))
-                done += 1
-                yield Progress(done, total, job, "failed", lost[-1][1])
+            if job.src in reported:
+                continue
+            done += 1
+            if not job.skip and job.dst.exists() and complete(job.dst):  # written (atomically) before it died
+                found += 1
+                written_late.append(job.src)
+                yield Progress(done, total, job, "converted")
+                continue
+            lost.append((job.src, f"{job.src}: not converted: the worker process for {why.removeprefix('device ')}"))
+            yield Progress(done, total, job, "failed", lost[-1][1])
+    late = [f"{len(written_late)} output(s) of a share whose process ended were found complete on disk and counted "
+            "as converted"] if written_late else []
     parts = list(summaries.values())
-    yield Summary(total=total, converted=sum(s.converted for s in parts),
-                  skipped=sum(s.skipped for s in parts), failed=[f for s in parts for f in s.failed] + lost,
+    yield Summary(total=total, converted=sum(s.converted for s in parts) + found,
+                  skipped=sum(s.skipped for s in parts) + sum(len(tally[k]["skipped"]) for k in range(world)
+                                                              if k not in summaries), failed=[f for s in parts for f in s.failed] + lost,
                   seconds=max((s.seconds for s in parts), default=0.0), cancelled=any(s.cancelled for s in parts),
                   backend=f"{len(devices)} processes: " + ", ".join(dict.fromkeys(s.backend for s in parts)),
-                  notes=list(dict.fromkeys(n for s in parts for n in s.notes)) + errors)
+                  notes=list(dict.fromkeys(n for s in parts for n in s.notes)) + late, errors=errors)

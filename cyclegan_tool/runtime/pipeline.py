@@ -59,6 +59,7 @@ class Summary:
     cancelled: bool = False
     backend: str = ""
     notes: list[str] = field(default_factory=list)  # one line per kind of file handled partially
+    errors: list[str] = field(default_factory=list)  # what went wrong beyond single files (a lost worker)
 
     @property
     def images_per_s(self) -> float:
@@ -66,7 +67,7 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.cancelled
+        return not self.failed and not self.cancelled and not self.errors
 
     def line(self) -> str:
         s = (f"{self.converted} converted, {self.skipped} skipped, {len(self.failed)} failed of {self.total} "
