@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import command_line, machine, write_results  # noqa: E402
 
 from cyclegan_tool.train.config import TrainConfig  # noqa: E402
-from cyclegan_tool.train.families import family_options, model_class  # noqa: E402
+from cyclegan_tool.train.families import family_options  # noqa: E402
+from cyclegan_tool.train.trainer import model_class  # noqa: E402
 
 PLAIN = dict(antialias=False, antialias_up=False)
 

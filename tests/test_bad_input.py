@@ -134,20 +134,31 @@ def test_scaling_a_strip_is_capped():
     assert target_size(1, 500, ConvertOptions(size=128, max_side=1000)) == (2, 1000)
 
 
-def test_images_too_big_for_memory_are_tiled_on_every_backend(tmp_path, tiny_onnx, monkeypatch):
-    from cyclegan_tool.runtime import run_convert, translate
+def test_images_too_big_for_one_pass_go_band_by_band(tmp_path, tiny_onnx, monkeypatch):
+    """Over the one-pass limit (the runtime's bytes per pixel against the memory available) an
+    image is translated exactly, band by band, never by the backend in one pass; an engine,
+    which has no other way in, tiles it and the summary says so."""
     from conftest import make_backend
 
-    monkeypatch.setattr(translate, "AUTO_TILE_PIXELS", 40 * 40)
+    from cyclegan_tool.api import resolve_model
+    from cyclegan_tool.runner import exact_translator
+    from cyclegan_tool.runtime import run_convert, translate
+
+    monkeypatch.setattr(translate, "one_pass_pixels", lambda info: 40 * 40)
     save(tmp_path / "in" / "big.png", rgb(64, 80))
     opts = ConvertOptions(decode_workers=1, write_workers=1)
-    be, _ = make_backend(tiny_onnx, device="cpu")
-    seen = []
+    be, _ = make_backend(tiny_onnx, device="cpu", backend="onnxruntime")
+    seen, exact = [], exact_translator(resolve_model(tiny_onnx))
+    used = []
     with be:
         infer = be.infer
         be.infer = lambda x: (seen.append(tuple(x.shape)), infer(x))[1]
-        summary = list(run_convert(plan_jobs(tmp_path / "in", tmp_path / "out", opts), be, opts))[-1]
-    assert summary.converted == 1 and seen and all(h * w < 64 * 80 for _, _, h, w in seen)
+        jobs = plan_jobs(tmp_path / "in", tmp_path / "out", opts)
+        summary = list(run_convert(jobs, be, opts, exact=lambda x: (used.append(x.shape), exact(x))[1]))[-1]
+        assert summary.converted == 1 and used and not seen and not summary.notes
+        tiled = list(run_convert(jobs, be, opts))[-1]  # as for an engine: tiles, with a note
+    assert tiled.converted == 1 and seen and all(h * w < 64 * 80 for _, _, h, w in seen)
+    assert any("overlapping tiles" in n for n in tiled.notes)
 
 
 # -- limits and folders ---------------------------------------------------------------------

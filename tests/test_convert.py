@@ -229,7 +229,8 @@ def test_engine_without_gpu_is_a_clear_error(tmp_path, tiny_onnx):
                                      "--trt", "rtx", "--min-shape", "1x3x32x32", "--opt-shape", "1x3x64x64",
                                      "--max-shape", "1x3x128x128", "--no-check"])
     assert build.exit_code == 0, build.output
-    res = convert_cli("--engine", plan, tmp_path, tmp_path / "o")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    res = convert_cli("--engine", plan, tmp_path / "a.png", tmp_path / "o")
     assert res.exit_code == 1 and "e.plan: a TensorRT engine needs an NVIDIA GPU" in res.output
 
 

@@ -87,7 +87,7 @@ def winograd(graph_id: str, graph) -> Path:
         import onnx
 
         from cyclegan_tool.errors import BackendError
-        from cyclegan_tool.export.onnx_export import save_model
+        from cyclegan_tool.export.graph_edit import save_model
 
         src = graph()
         model, counts = rewrite(onnx.load(str(src)))

@@ -4,6 +4,9 @@ tensor of the source graph has; `finish` keeps the source's opset, IR version an
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 
@@ -60,3 +63,15 @@ class GraphEdit:
         for prop in src.metadata_props:
             out.metadata_props.add().CopyFrom(prop)
         return out
+
+
+def save_model(model, path: str | os.PathLike, *, full_check: bool = True) -> Path:
+    """Check `model` (with shape inference unless `full_check` is off: a graph the tests already
+    prove, made again on a user's first run) and write it atomically to `path`."""
+    import onnx
+
+    from cyclegan_tool.fileio import atomic_write
+
+    onnx.checker.check_model(model, full_check=full_check)
+    data = model.SerializeToString()
+    return atomic_write(path, lambda f: f.write(data))

@@ -17,6 +17,7 @@ from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
 from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.models import min_side, pad_multiple, value_range
+from cyclegan_tool.export.graph_edit import save_model
 from cyclegan_tool.onnx_metadata import read_metadata, set_metadata
 
 INPUT, OUTPUT = "input", "output"
@@ -151,15 +152,6 @@ def tidy(model):
     del graph.node[:]
     graph.node.extend(keep)
     return model
-
-
-def save_model(model, path: str | os.PathLike, *, full_check: bool = True) -> Path:
-    """Check `model` (with shape inference unless `full_check` is off: a graph the tests already
-    prove, made again on a user's first run) and write it atomically to `path`."""
-    onnx = _onnx()
-    onnx.checker.check_model(model, full_check=full_check)
-    data = model.SerializeToString()
-    return atomic_write(path, lambda f: f.write(data))
 
 
 def export_onnx(loaded: LoadedGenerator, path: str | os.PathLike, *, fp16: bool = False, opset: int = MIN_OPSET,

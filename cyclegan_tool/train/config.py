@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.fields import choices_of, opt
 from cyclegan_tool.models import DISCRIMINATORS, GENERATORS, INITS, NORMS, DiscriminatorSpec, GeneratorSpec
+from cyclegan_tool.train.families import MODELS, check_options
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-MODELS = ("cyclegan", "cut", "fastcut")
 BEST_METRICS = ("kid_a2b", "kid_b2a", "fid_a2b", "fid_b2a")
 
 
@@ -152,8 +152,6 @@ class TrainConfig:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be a finite number, not {value}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be 0 or more, not {self.seed}")
-        from cyclegan_tool.train.families import check_options
-
         check_options(self)
         if self.model != "cyclegan":
             self._validate_cut()

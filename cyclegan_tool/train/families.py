@@ -14,6 +14,8 @@ from dataclasses import fields
 
 from cyclegan_tool.errors import ConfigError
 
+MODELS = ("cyclegan", "cut", "fastcut")
+
 # What CUT and FastCUT change from TrainConfig's (CycleGAN's) defaults.
 _CUT_COMMON = dict(
     init_type="xavier",  # base_options.py: --init_type xavier
@@ -38,8 +40,6 @@ CYCLEGAN_ONLY = ("lambda_a", "lambda_b", "lambda_identity", "pool_size")
 
 def family_options(model: str, options: dict, changed: frozenset[str]) -> dict:
     """`options` with `model`'s defaults filled in where the user gave nothing (`changed`)."""
-    from cyclegan_tool.train.config import MODELS
-
     if model not in MODELS:
         raise ConfigError(f"--model must be one of {', '.join(MODELS)}, not '{model}'")
     return {**options, **{k: v for k, v in FAMILY_DEFAULTS[model].items() if k not in changed}}
@@ -47,9 +47,7 @@ def family_options(model: str, options: dict, changed: frozenset[str]) -> dict:
 
 def check_options(cfg) -> None:
     """A ConfigError naming the first option set away from its default that `cfg.model` has no use for."""
-    from cyclegan_tool.train.config import TrainConfig
-
-    default = {f.name: f.default for f in fields(TrainConfig)}
+    default = {f.name: f.default for f in fields(type(cfg))}
     expected = {**default, **FAMILY_DEFAULTS[cfg.model]}
     unused = CUT_ONLY if cfg.model == "cyclegan" else CYCLEGAN_ONLY
     for name in unused:
@@ -57,14 +55,3 @@ def check_options(cfg) -> None:
             other = "--model cut or fastcut" if cfg.model == "cyclegan" else "--model cyclegan"
             raise ConfigError(f"--{name.replace('_', '-')} is an option of {other}; --model {cfg.model} has no use "
                               "for it")
-
-
-def model_class(model: str):
-    """The trainer's class for `model`."""
-    if model == "cyclegan":
-        from cyclegan_tool.train.cyclegan import CycleGAN
-
-        return CycleGAN
-    from cyclegan_tool.train.cut import CUT
-
-    return CUT

@@ -22,10 +22,16 @@ from cyclegan_tool.train import artifacts, distributed
 from cyclegan_tool.train.config import TrainConfig
 from cyclegan_tool.models import pad_multiple
 from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
-from cyclegan_tool.train.families import model_class
+from cyclegan_tool.train.cut import CUT
+from cyclegan_tool.train.cyclegan import CycleGAN
 from cyclegan_tool.train.plot import write_training_plot
 
 log = logging.getLogger("cyclegan_tool.train")
+
+
+def model_class(model: str):
+    """The trainer's class for `--model`."""
+    return CycleGAN if model == "cyclegan" else CUT
 
 
 class Reporter:
