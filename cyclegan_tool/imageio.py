@@ -55,8 +55,10 @@ def spread(items: list, n: int) -> list:
     return [items[i * len(items) // n] for i in range(n)] if 0 < n < len(items) else list(items)
 
 
-def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under `folder` by extension, sorted by path (hidden files and folders skipped).
+def list_images(folder: str | os.PathLike, recursive: bool = True,
+                suffixes: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files (or files of `suffixes`) under `folder` by extension, sorted by path (hidden
+    files and folders skipped).
 
     Symlinked subfolders are not followed and unreadable ones cannot be; each is logged as a
     warning naming it (give a symlinked folder as an input of its own to include it).
@@ -75,7 +77,8 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
             elif (base / d).is_symlink():
                 dirs.remove(d)
                 log.warning("%s: symlinked folder not followed (give it as an input to include it)", base / d)
-        found += [base / f for f in files if not f.startswith(".") and is_image_name(f) and (base / f).is_file()]
+        found += [base / f for f in files if not f.startswith(".") and f.lower().endswith(suffixes)
+                  and (base / f).is_file()]
     return sorted(found)
 
 

@@ -78,14 +78,24 @@ def convert(inp, out, engine, onnx, checkpoint, model, backend, device, precisio
 def _drive(events, show_bar: bool):
     from tqdm import tqdm
 
-    from cyclegan_tool.runtime import Summary
+    from cyclegan_tool.runtime import FrameProgress, Summary
 
-    bar = None
+    bar = frames = None
     summary = None
     try:
         for ev in events:
             if isinstance(ev, Summary):
                 summary = ev
+                continue
+            if isinstance(ev, FrameProgress):  # a clip's frames, on a second bar
+                if frames is None or frames.desc != ev.src.name:
+                    if frames is not None:
+                        frames.close()
+                    frames = tqdm(total=ev.total, unit="frame", desc=ev.src.name, dynamic_ncols=True,
+                                  disable=not show_bar, mininterval=0.5, position=1, leave=False)
+                frames.total = max(frames.total or 0, ev.total)
+                frames.update(ev.frames - frames.n)
+                frames.set_postfix_str(f"{ev.frames_per_s:.1f} frames/s", refresh=False)
                 continue
             if bar is None:
                 bar = tqdm(total=ev.total, unit="img", dynamic_ncols=True, disable=not show_bar, mininterval=0.5)
@@ -94,6 +104,7 @@ def _drive(events, show_bar: bool):
                 bar.write(f"failed: {ev.message}", file=sys.stderr)
             bar.set_postfix_str(f"{ev.images_per_s:.1f} img/s", refresh=False)
     finally:
-        if bar is not None:
-            bar.close()
+        for b in (frames, bar):
+            if b is not None:
+                b.close()
     return summary

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.imageio import is_image_name
+from cyclegan_tool.videoio import is_video_name
 from cyclegan_tool.runtime import ConvertOptions, Progress, Summary
 from cyclegan_tool.runtime.jobs import Job
 
@@ -40,7 +41,7 @@ class GuiState:
         """Add image files and folders (others are ignored); returns how many were added."""
         added = 0
         for p in map(Path, paths):
-            if (p.is_dir() or (p.is_file() and is_image_name(p))) and p not in self.inputs:
+            if (p.is_dir() or (p.is_file() and (is_image_name(p) or is_video_name(p)))) and p not in self.inputs:
                 self.inputs.append(p)
                 added += 1
         return added

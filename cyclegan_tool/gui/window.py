@@ -316,6 +316,7 @@ class MainWindow(QMainWindow):
         self.worker = ConvertWorker(logic.GuiState(**vars(state)))
         self.worker.started.connect(self.on_started)
         self.worker.progress.connect(self.on_progress)
+        self.worker.frames.connect(self.on_frames)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
         self.thread = start(self.worker)
@@ -339,6 +340,12 @@ class MainWindow(QMainWindow):
             self._last_preview = time.monotonic()
             self._show(self.before, ev.job.src)
             self._show(self.after, ev.job.dst)
+
+    def on_frames(self, ev) -> None:
+        """A clip's frames: in the status line, beside the files' progress."""
+        done = self.progress.value()
+        self.status.setText(f"{done} / {self.progress.maximum()}  {ev.src.name}: frame {ev.frames} / {ev.total}, "
+                            f"{ev.frames_per_s:.1f} frames/s")
 
     def _show(self, label: QLabel, path: Path) -> None:
         pix = QPixmap(str(path))

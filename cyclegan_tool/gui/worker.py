@@ -8,12 +8,13 @@ import threading
 from PySide6.QtCore import QObject, QThread, Signal
 
 from cyclegan_tool.gui.state import GuiState, describe, error_text, run
-from cyclegan_tool.runtime import Summary
+from cyclegan_tool.runtime import FrameProgress, Summary
 
 
 class ConvertWorker(QObject):
     started = Signal(str)  # the start line: which backend runs the model, and why
     progress = Signal(object)  # runtime.Progress
+    frames = Signal(object)  # runtime.FrameProgress: a clip's frames
     finished = Signal(object)  # runtime.Summary
     failed = Signal(str, str)  # message, details
 
@@ -30,6 +31,8 @@ class ConvertWorker(QObject):
             for event in run(self.state, self.cancel_event, on_start=self.started.emit):
                 if isinstance(event, Summary):
                     self.finished.emit(event)
+                elif isinstance(event, FrameProgress):
+                    self.frames.emit(event)
                 else:
                     self.progress.emit(event)
         except Exception as e:  # shown in a dialog, never a silent crash

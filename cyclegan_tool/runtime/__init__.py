@@ -12,6 +12,7 @@ from cyclegan_tool.runtime.base import Backend, ModelInfo
 from cyclegan_tool.runtime.jobs import Job, plan_jobs, plan_many
 from cyclegan_tool.runtime.options import ConvertOptions
 from cyclegan_tool.runtime.pipeline import Progress, Summary, run_convert
+from cyclegan_tool.runtime.video import FrameProgress
 
-__all__ = ["Backend", "ConvertOptions", "Job", "ModelInfo", "Progress", "Summary", "plan_jobs", "plan_many",
-           "run_convert"]
+__all__ = ["Backend", "ConvertOptions", "FrameProgress", "Job", "ModelInfo", "Progress", "Summary", "plan_jobs",
+           "plan_many", "run_convert"]

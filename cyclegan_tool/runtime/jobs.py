@@ -8,6 +8,9 @@ from pathlib import Path
 
 from cyclegan_tool.errors import ConfigError, DataError
 from cyclegan_tool.imageio import IMAGE_EXTENSIONS, is_image_name, list_images
+from cyclegan_tool.videoio import VIDEO_EXTENSIONS, is_video_name, output_suffix
+
+MEDIA = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS  # what convert translates: images, and clips
 from cyclegan_tool.runtime.options import ConvertOptions
 
 WRITABLE = {".jpg": ".jpg", ".jpeg": ".jpeg", ".png": ".png", ".webp": ".webp", ".bmp": ".bmp",
@@ -22,7 +25,14 @@ class Job:
 
 
 def output_name(src: Path, opts: ConvertOptions) -> str:
-    ext = WRITABLE.get(src.suffix.lower(), ".png") if opts.format == "keep" else f".{opts.format}"
+    """A clip keeps its container where the codec fits it; an animation (GIF, WebP) its format
+    unless `--frames first`; a still image takes --format."""
+    if is_video_name(src):
+        ext = output_suffix(src, opts.codec)
+    elif src.suffix.lower() in (".gif", ".webp") and opts.frames == "all" and opts.format == "keep":
+        ext = src.suffix.lower()
+    else:
+        ext = WRITABLE.get(src.suffix.lower(), ".png") if opts.format == "keep" else f".{opts.format}"
     return f"{src.stem}{opts.suffix}{ext}"
 
 
@@ -35,7 +45,7 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def _listing(inp: Path) -> list[Path]:
-    return [inp] if inp.is_file() else list_images(inp)
+    return [inp] if inp.is_file() else list_images(inp, suffixes=MEDIA)
 
 
 def _map(inp: Path, out: Path, opts: ConvertOptions) -> list[Job]:
@@ -43,14 +53,14 @@ def _map(inp: Path, out: Path, opts: ConvertOptions) -> list[Job]:
     if not inp.exists():
         raise DataError(f"{inp}: no such file or folder")
     if inp.is_file():
-        if out.suffix and is_image_name(out) and not out.is_dir():
+        if out.suffix and (is_image_name(out) or is_video_name(out)) and not out.is_dir():
             return [Job(inp, out)]
         return [Job(inp, out / output_name(inp, opts))]
     if not inp.is_dir():
         raise DataError(f"{inp}: neither a regular file nor a folder (a pipe or a device cannot be read as images)")
     in_abs, out_abs = inp.resolve(), out.resolve()
     jobs = []
-    for p in list_images(inp):
+    for p in list_images(inp, suffixes=MEDIA):
         dst = out / p.relative_to(inp).parent / output_name(p, opts)
         inside = out_abs != in_abs and _inside(p.resolve(), out_abs)
         jobs.append(Job(p, dst, f"{p}: inside OUT ({out}), so taken for an earlier output" if inside else ""))
@@ -101,7 +111,7 @@ def plan_many(inputs: list[str | os.PathLike], out: str | os.PathLike, opts: Con
         jobs += _map(inp, target, opts)
     if not jobs:
         where = ", ".join(str(p) for p in paths)
-        raise DataError(f"{where}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        raise DataError(f"{where}: no images or clips found (looked for {', '.join(MEDIA)})")
     existing = {p.resolve() for inp in paths for p in _listing(inp)}
     unique = list({(job.src.resolve(), job.dst.resolve()): job for job in jobs}.values())
     if opts.skip_existing:  # a rerun into the same tree: earlier outputs are left alone, not inputs

@@ -68,6 +68,7 @@ def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: lis
     import multiprocessing
 
     from cyclegan_tool.runtime.pipeline import Progress, Summary
+    from cyclegan_tool.runtime.video import FrameProgress
 
     ctx = multiprocessing.get_context("spawn")  # CUDA and threads do not survive fork
     events = ctx.Queue()
@@ -98,6 +99,8 @@ def convert_on_devices(devices: list[str], converter, kwargs: dict, planned: lis
                 errors.append(str(event))
             elif isinstance(event, Summary):
                 summaries[rank] = event
+            elif isinstance(event, FrameProgress):
+                yield event
             elif isinstance(event, Progress):
                 done += 1
                 reported.add(event.job.src)

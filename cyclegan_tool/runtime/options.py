@@ -9,6 +9,8 @@ from cyclegan_tool.fields import opt
 from cyclegan_tool.imageio import DEFAULT_MAX_PIXELS
 
 OUTPUT_FORMATS = ("keep", "png", "jpg", "webp")
+CODECS = ("h264", "vp9", "ffv1")  # videoio.CODECS
+FRAMES = ("all", "first")
 PREPROCESS = ("none", "scale_width")
 
 
@@ -30,12 +32,26 @@ class ConvertOptions:
     batch_size: int = opt(0, "images per inference batch (of equal padded size); 0: 1 on a CPU, where "
                           "batching measured slower, 8 on a GPU")
     skip_existing: bool = opt(False, "leave outputs that already exist (resume an interrupted run)")
+    codec: str = opt("h264", "video: h264 (MP4), vp9 (WebM) or ffv1 (lossless, Matroska)", CODECS)
+    crf: int = opt(18, "video quality: the encoder's constant rate factor (lower is better and larger; h264 0-51, "
+                   "vp9 0-63)")
+    temporal_blend: float = opt(0.0, "video and animations: blend each output frame with the previous one by this "
+                                "weight, 0 (off) to under 1, to reduce flicker (ghosting where things move)")
+    frames: str = opt("all", "animated GIF/WebP: all frames (an animated output), or the first only", FRAMES)
     max_pixels: int = opt(DEFAULT_MAX_PIXELS, "refuse larger images (decompression-bomb guard)")
     decode_workers: int = opt(4, "image decoding threads")
     write_workers: int = opt(2, "image encoding and writing threads")
     shard: tuple[int, int] = field(default=(0, 1))  # (k, n): every n-th file starting at k
 
     def validate(self) -> ConvertOptions:
+        if self.codec not in CODECS:
+            raise ConfigError(f"--codec must be one of {', '.join(CODECS)}")
+        if self.frames not in FRAMES:
+            raise ConfigError(f"--frames must be one of {', '.join(FRAMES)}")
+        if not 0 <= self.crf <= 63:
+            raise ConfigError(f"--crf must be within 0..63, not {self.crf}")
+        if not 0 <= self.temporal_blend < 1:
+            raise ConfigError(f"--temporal-blend must be at least 0 and under 1, not {self.temporal_blend}")
         if self.format not in OUTPUT_FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
         if not 1 <= self.quality <= 100:

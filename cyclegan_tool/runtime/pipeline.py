@@ -60,6 +60,8 @@ class Summary:
     backend: str = ""
     notes: list[str] = field(default_factory=list)  # one line per kind of file handled partially
     errors: list[str] = field(default_factory=list)  # what went wrong beyond single files (a lost worker)
+    clips: int = 0  # clips and animations among `converted`
+    frames: int = 0  # their frames
 
     @property
     def images_per_s(self) -> float:
@@ -70,7 +72,8 @@ class Summary:
         return not self.failed and not self.cancelled and not self.errors
 
     def line(self) -> str:
-        s = (f"{self.converted} converted, {self.skipped} skipped, {len(self.failed)} failed of {self.total} "
+        clips = f" ({self.clips} clip(s), {self.frames} frames)" if self.clips else ""
+        s = (f"{self.converted} converted{clips}, {self.skipped} skipped, {len(self.failed)} failed of {self.total} "
              f"in {self.seconds:.1f}s ({self.images_per_s:.1f} images/s, {self.backend})")
         return s + (" - cancelled" if self.cancelled else "")
 
@@ -104,6 +107,10 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
     read_as_luma: list[Path] = []
     float_scales: dict[str, list[Path]] = {}
     tiled: list[Path] = []
+    clip_frames: list[int] = []
+    corrupt: list[str] = []
+    notes_from_clips: list[str] = []
+    flickers: list[tuple[Path, float]] = []
     total, done, converted, skipped = len(jobs), 0, 0, 0
     failed: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
@@ -119,7 +126,7 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
             skipped += 1
             yield event(job, "skipped", job.skip)
         elif opts.skip_existing and job.dst.exists():
-            if complete(job.dst):
+            if complete_output(job.dst):
                 skipped += 1
                 yield event(job, "skipped", "output exists")
             else:  # cut short, or empty: converted again (outputs are written atomically, so not ours)
@@ -128,6 +135,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         else:
             todo.append(job)
 
+    clips = [job for job in todo if is_clip(job.src, opts)]
+    todo = [job for job in todo if job not in clips]
     batch = info.batch_for(opts.batch_for("cuda" if backend.device.startswith("cuda") else "cpu"))
     decoder = ThreadPoolExecutor(opts.decode_workers, thread_name_prefix="decode")
     writer = ThreadPoolExecutor(opts.write_workers, thread_name_prefix="write")
@@ -238,6 +247,20 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                 break
             yield from fail(infer_group(groups.pop(key)))
         yield from drain(limit=0)
+        for job in clips:  # then the clips and animations, one at a time
+            if cancel.is_set():
+                break
+            outcome = yield from run_one_clip(job, backend, opts, infer, cancel, exact)
+            if isinstance(outcome, str):
+                yield from fail([(job, outcome)])
+            elif outcome is not None:
+                converted += 1
+                clip_frames.append(outcome.frames)
+                corrupt.extend(outcome.corrupt)
+                notes_from_clips.extend(outcome.notes)
+                if outcome.flicker is not None:
+                    flickers.append((job.src, outcome.flicker))
+                yield event(job, "converted", f"{outcome.frames} frames")
     finally:
         for _, fut in decoding:
             fut.cancel()
@@ -259,9 +282,63 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
                      f"model translates them exactly): {_names(tiled)}")
     if redone:
         notes.append(f"{len(redone)} earlier output(s) were incomplete and were converted again: {_names(redone)}")
+    notes += notes_from_clips
+    if corrupt:
+        notes.append(f"{len(corrupt)} frame(s) could not be decoded and were skipped: " + "; ".join(corrupt[:3])
+                     + (" ..." if len(corrupt) > 3 else ""))
+    for src, ratio in flickers:
+        notes.append(f"{src.name}: flicker {ratio:.2f} (mean change between consecutive frames, output over input"
+                     f"{'; with --temporal-blend ' + str(opts.temporal_blend) if opts.temporal_blend else ''})")
     yield Summary(total=total, converted=converted, skipped=skipped, failed=failed,
                   seconds=time.perf_counter() - t0, cancelled=cancel.is_set(), backend=backend.describe(),
-                  notes=notes)
+                  notes=notes, clips=len(clip_frames), frames=sum(clip_frames))
+
+
+def is_clip(path: Path, opts: ConvertOptions) -> bool:
+    """A video file, or (unless `--frames first`) an animated GIF or WebP."""
+    from cyclegan_tool.videoio import ANIMATED_EXTENSIONS, is_video_name
+
+    if is_video_name(path):
+        return True
+    if opts.frames == "first" or not path.suffix.lower() in ANIMATED_EXTENSIONS:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1) > 1
+    except Exception:
+        return False  # the image path reports what is wrong with it
+
+
+def run_one_clip(job: Job, backend: Backend, opts: ConvertOptions, infer, cancel, exact):
+    """Translate one clip or animation, passing its FrameProgress on; returns its ClipResult, or
+    the reason it failed (a string), or None when cancelled."""
+    from cyclegan_tool.runtime.video import ClipResult, run_animation, run_clip
+    from cyclegan_tool.videoio import is_video_name
+
+    try:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        if not is_video_name(job.src):
+            return run_animation(job.src, job.dst, backend, opts, infer, exact)
+        outcome = None
+        for item in run_clip(job.src, job.dst, backend, opts, infer, cancel, exact):
+            if isinstance(item, ClipResult):
+                outcome = item
+            else:
+                yield item
+        return outcome
+    except CycleGANError as e:
+        return str(e)
+    except Exception as e:  # anything else while translating this clip is this clip's failure
+        return f"{job.src}: the clip could not be translated ({_oom_hint(e)})"
+
+
+def complete_output(path: Path) -> bool:
+    """Whether an existing output is whole: a clip with a decodable frame, or a whole image."""
+    from cyclegan_tool.videoio import is_complete_clip, is_video_name
+
+    return is_complete_clip(path) if is_video_name(path) else complete(path)
 
 
 def complete(path: Path) -> bool:

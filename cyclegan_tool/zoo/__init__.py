@@ -27,7 +27,7 @@ SOURCES = ("shipped", "published", "user")
 
 
 def _packaged() -> dict[str, dict]:
-    return json.loads((HERE / "models.json").read_text())
+    return {name: {"source": "shipped", **e} for name, e in json.loads((HERE / "models.json").read_text()).items()}
 
 
 def catalogue() -> dict[str, dict]:
