@@ -80,3 +80,17 @@ def shipped_as_pth(model: str, path: Path) -> Path:
     net.load_state_dict(state)
     torch.save(net.state_dict(), path)
     return path
+
+
+def psnr_folders(a: Path, b: Path) -> float:
+    """Mean PSNR (dB, capped at 99) between same-named PNGs of two folders."""
+    import numpy as np
+    from PIL import Image
+
+    scores = []
+    for p in sorted(a.glob("*.png")):
+        x = np.asarray(Image.open(p), np.float64)
+        y = np.asarray(Image.open(b / p.name), np.float64)
+        mse = float(np.mean((x - y) ** 2))
+        scores.append(99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0**2 / mse)))
+    return float(np.mean(scores)) if scores else float("nan")

@@ -4,6 +4,7 @@ The baseline is the way the reference test script works: one image at a time, ba
 FP32, decode -> forward -> PNG encode, no overlap between the steps. Both use the same
 ResNet-9 (ngf 64) generator with random weights: speed does not depend on the weights.
 Every variant runs in this one process, --repeat times, alternating; the table gives medians.
+`--mode user` times whole processes of the default install instead (bench/convert_user.py).
 Variants: the defaults (`--backend auto`: the runtime measured fastest here, see
 runtime/autotune.py), PyTorch, ONNX Runtime and OpenVINO (if installed) on the FP32 graph, and
 both on an int8 graph calibrated on the same images (`export --int8`).
@@ -27,26 +28,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, command_line, machine, shipped_as_pth, write_results  # noqa: E402
+from common import ROOT, command_line, machine, psnr_folders, shipped_as_pth, write_results  # noqa: E402
+from reference_loop import reference_loop  # noqa: E402
 
 from cyclegan_tool import checkpoints  # noqa: E402
 from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights  # noqa: E402
-
-
-def reference_loop(files: list[Path], weights: Path, out: Path, device: str) -> None:
-    """One image at a time, as the reference test.py does (load, forward, save PNG)."""
-    import numpy as np
-    from PIL import Image
-
-    net = checkpoints.load_generator(weights).net.to(device).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        for f in files:
-            img = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32)
-            x = torch.from_numpy(img).permute(2, 0, 1)[None].to(device) / 127.5 - 1
-            y = net(x)[0].float().cpu()
-            arr = ((y.permute(1, 2, 0).numpy() + 1) / 2 * 255).astype(np.uint8)
-            Image.fromarray(arr).save(out / (f.stem + ".png"))
 
 
 def tool_convert(src: Path, model: Path | str, out: Path, device: str, backend: str = "auto", **opts) -> str:
@@ -60,22 +46,12 @@ def tool_convert(src: Path, model: Path | str, out: Path, device: str, backend: 
     return said[0]
 
 
-def psnr_folders(a: Path, b: Path) -> float:
-    """Mean PSNR (dB, capped at 99) between same-named PNGs of two folders."""
-    import numpy as np
-    from PIL import Image
-
-    scores = []
-    for p in sorted(a.glob("*.png")):
-        x = np.asarray(Image.open(p), np.float64)
-        y = np.asarray(Image.open(b / p.name), np.float64)
-        mse = float(np.mean((x - y) ** 2))
-        scores.append(99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0**2 / mse)))
-    return float(np.mean(scores)) if scores else float("nan")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=["variants", "user"], default="variants",
+                    help="variants: every runtime and form in one process; user: the default install as whole "
+                         "processes, first and warm runs, against the reference loop (bench/convert_user.py)")
+    ap.add_argument("--counts", default="1,24,400", help="--mode user: the folder sizes")
     ap.add_argument("--images", default=str(ROOT.parent / "shared" / "data" / "horse2zebra" / "testA"))
     ap.add_argument("--limit", type=int, default=24, help="first N images (0: all)")
     ap.add_argument("--device", default="cpu")
@@ -89,6 +65,10 @@ def main() -> None:
                     help="ResNet-9 ngf 64 with random weights (speed), or the shipped horse2zebra generator's "
                          "weights (speed and a meaningful PSNR of each variant against FP32)")
     args = ap.parse_args()
+    if args.mode == "user":
+        from convert_user import run
+
+        return run(args)
     src_all = sorted(Path(args.images).glob("*.jpg"))
     if not src_all:
         sys.exit(f"no .jpg images in {args.images}")

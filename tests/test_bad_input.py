@@ -204,7 +204,7 @@ def test_model_with_other_channels_is_refused_up_front(tmp_path):
     assert not (tmp_path / "out" / "a.png").exists()
 
 
-def test_animations_and_pages_are_noted(tmp_path, tiny_onnx):
+def test_pages_are_noted_and_animations_converted_whole(tmp_path, tiny_onnx):
     frames = [Image.fromarray(rgb(16, 16, seed=i)) for i in range(3)]
     frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:])
     (tmp_path / "in").mkdir()
@@ -212,8 +212,10 @@ def test_animations_and_pages_are_noted(tmp_path, tiny_onnx):
     frames[0].save(tmp_path / "in" / "pages.tif", save_all=True, append_images=frames[1:])
     res = run_cli("convert", "--onnx", tiny_onnx, tmp_path / "in", tmp_path / "out")
     assert res.exit_code == 0, res.output
-    assert "2 file(s) are animations or have several pages; only the first frame" in res.output
-    assert "anim.gif" in res.output and "pages.tif" in res.output
+    assert "1 file(s) have several pages; only the first page was converted" in res.output
+    assert "pages.tif" in res.output and "anim.gif: flicker" in res.output
+    with Image.open(tmp_path / "out" / "anim.gif") as im:
+        assert im.n_frames == 3
 
 
 def test_symlinked_folders_are_named(tmp_path, caplog):

@@ -4,7 +4,6 @@ shape, each kept as a blob that a later run imports; bad blobs and failed forms 
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import time
 

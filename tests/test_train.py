@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,6 +77,36 @@ def test_interrupt_mid_epoch_then_resume_is_bit_exact(dataroot, tmp_path):
     full = train(tiny_config(dataroot, tmp_path / "full", batch_size=2))
     with pytest.raises(CycleGANError, match="interrupted at epoch 2"):
         train(tiny_config(dataroot, tmp_path / "cut", batch_size=2), reporter=_StopAt(4))
+    assert checkpoints.read(tmp_path / "cut" / "run" / "latest.pt")["batches_done"] == 1
+    cut = train(tiny_config(dataroot, tmp_path / "cut", batch_size=2), resume=True)
+    _assert_identical(_weights(full / "latest.pt"), _weights(cut / "latest.pt"))
+
+
+class _TermAt(Reporter):
+    def __init__(self, step: int):
+        self.at = step
+
+    def step(self, *, step, epoch, losses):
+        if step == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a scheduler's time limit
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_sigterm_stops_between_steps_and_saves_then_resume_is_bit_exact(dataroot, tmp_path, monkeypatch):
+    def killed(*_):  # stands in for SIGTERM's default action (the process dies, nothing saved)
+        raise _Killed
+
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        full = train(tiny_config(dataroot, tmp_path / "full", batch_size=2))
+        with pytest.raises(CycleGANError, match="interrupted by SIGTERM at epoch 2"):
+            train(tiny_config(dataroot, tmp_path / "cut", batch_size=2, save_latest_freq=0), reporter=_TermAt(4))
+        assert signal.getsignal(signal.SIGTERM) is killed  # the run's handler is removed again
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert checkpoints.read(tmp_path / "cut" / "run" / "latest.pt")["batches_done"] == 1
     cut = train(tiny_config(dataroot, tmp_path / "cut", batch_size=2), resume=True)
     _assert_identical(_weights(full / "latest.pt"), _weights(cut / "latest.pt"))

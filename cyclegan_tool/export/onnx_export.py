@@ -15,10 +15,9 @@ import torch.nn as nn
 from cyclegan_tool import __version__, conventions
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
-from cyclegan_tool.fileio import atomic_write
 from cyclegan_tool.models import min_side, pad_multiple, value_range
 from cyclegan_tool.export.graph_edit import save_model
-from cyclegan_tool.onnx_metadata import read_metadata, set_metadata
+from cyclegan_tool.onnx_metadata import set_metadata
 
 INPUT, OUTPUT = "input", "output"
 MIN_OPSET = 17

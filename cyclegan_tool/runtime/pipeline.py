@@ -268,8 +268,8 @@ def run_convert(jobs: list[Job], backend: Backend, opts: ConvertOptions,
         writer.shutdown(wait=True)
     notes = []
     if multi_frame:
-        notes.append(f"{len(multi_frame)} file(s) are animations or have several pages; only the first frame "
-                     f"or page was converted: {_names(multi_frame)}")
+        notes.append(f"{len(multi_frame)} file(s) have several pages; only the first page was converted: "
+                     f"{_names(multi_frame)}")
     if read_as_luma:
         notes.append(f"{len(read_as_luma)} color file(s) were read as grayscale (luma), as the model takes one "
                      f"channel: {_names(read_as_luma)}")

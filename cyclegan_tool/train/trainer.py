@@ -25,6 +25,7 @@ from cyclegan_tool.train.data import EpochSampler, UnalignedDataset
 from cyclegan_tool.train.cut import CUT
 from cyclegan_tool.train.cyclegan import CycleGAN
 from cyclegan_tool.train.plot import write_training_plot
+from cyclegan_tool.train.signals import StopOnSignal
 
 log = logging.getLogger("cyclegan_tool.train")
 
@@ -216,12 +217,15 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                              "amp": model.amp,
                              "images_a": len(dataset.paths_a), "images_b": len(dataset.paths_b),
                              "non_defaults": cfg.non_defaults(), "resumed_at": (epoch, batches_done) if state else None})
+    stop = StopOnSignal().install()
     try:
         while epoch < last_epoch:
             t0 = time.perf_counter()
             dataset.set_epoch(epoch)
             sampler.set_epoch(epoch, skip=batches_done * cfg.batch_size)
             for batch in loader:
+                if stop.requested:  # between steps: the saved state is exactly that of a finished step
+                    raise KeyboardInterrupt
                 real_a = batch["a"].to(device, non_blocking=True).contiguous(memory_format=fmt)
                 real_b = batch["b"].to(device, non_blocking=True).contiguous(memory_format=fmt)
                 losses = model.train_step(real_a, real_b)
@@ -282,7 +286,8 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
     except KeyboardInterrupt:
         if info.is_main and not info.enabled and health.ok:
             save(run_dir / "latest.pt", epoch, batches_done)
-            raise CycleGANError(f"interrupted at epoch {epoch + 1}, step {step}; saved {run_dir / 'latest.pt'} "
+            by = f" by {stop.requested}" if stop.requested else ""
+            raise CycleGANError(f"interrupted{by} at epoch {epoch + 1}, step {step}; saved {run_dir / 'latest.pt'} "
                                 "(continue with --resume)") from None
         raise
     except Exception:
@@ -295,6 +300,7 @@ def _train(cfg: TrainConfig, resume: bool, reporter: Reporter, info: distributed
                 log.error("could not save latest.pt after the error: %s", save_error)
         raise
     finally:
+        stop.restore()
         reporter.close()
         if board:
             board.close()
