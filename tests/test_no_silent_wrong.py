@@ -157,7 +157,8 @@ def test_skip_existing_redoes_a_truncated_or_empty_output(tiny_onnx, tmp_path):
 
 def test_an_empty_folder_or_a_pipe_is_an_error(tmp_path, tiny_onnx):
     (tmp_path / "empty").mkdir()
-    one_line_error(run("convert", "--onnx", tiny_onnx, tmp_path / "empty", tmp_path / "out"), "no images found")
+    one_line_error(run("convert", "--onnx", tiny_onnx, tmp_path / "empty", tmp_path / "out"),
+                   "no images or clips found")
     os.mkfifo(tmp_path / "fifo")
     one_line_error(run("convert", "--onnx", tiny_onnx, tmp_path / "fifo", tmp_path / "out"), "fifo",
                    "neither a regular file nor a folder")
@@ -265,6 +266,7 @@ def test_an_openvino_refusal_is_one_run_error_with_its_reason(tmp_path, tiny_onn
                            "src/plugins/intel_cpu/src/node.cpp:1:\nUnsupported operation of type: Foo\n")
 
     monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", refuse)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no compiled form kept by an earlier test
     write_domain(tmp_path / "in", 3, (24, 24), (0.5, 0.6, 0.7), seed=3)
     res = run("convert", "--onnx", tiny_onnx, "--backend", "openvino", tmp_path / "in", tmp_path / "out")
     one_line_error(res, "OpenVINO cannot compile it", "Unsupported operation of type: Foo")

@@ -230,9 +230,11 @@ def test_a_replaced_checkpoint_gives_its_own_output_in_one_process(tiny_generato
         convert(tmp_path / "in", tmp_path / "out4", "model.pth")
     finally:
         os.chdir(cwd)
-    a, b = (outputs(tmp_path / d)["img_000.png"] for d in ("out3", "out4"))
-    assert not np.array_equal(a, b)
-    assert np.array_equal(b, outputs(tmp_path / "out1")["img_000.png"])
+    a, b = (outputs(tmp_path / d)["img_000.png"].astype(int) for d in ("out3", "out4"))
+    first = outputs(tmp_path / "out1")["img_000.png"].astype(int)
+    # out4 is the original weights again: out1's image up to the rounding of whichever runtime the
+    # recorded measurements pick (bf16 or FP32), and far from the negated weights' out3
+    assert np.abs(b - first).mean() < 2 < np.abs(a - b).mean()
 
 
 @pytest.mark.parametrize("backend", ["auto", pytest.param("openvino", marks=needs_ov)])
