@@ -5,8 +5,8 @@ FP32, decode -> forward -> PNG encode, no overlap between the steps. Both use th
 ResNet-9 (ngf 64) generator with random weights: speed does not depend on the weights.
 Every variant runs in this one process, --repeat times, alternating; the table gives medians.
 `--mode user` times whole processes of the default install instead (bench/convert_user.py).
-Variants: the defaults (`--backend auto`: the runtime measured fastest here, see
-runtime/autotune.py), PyTorch, ONNX Runtime and OpenVINO (if installed) on the FP32 graph, and
+Variants: the defaults (`--backend auto`: the first of the plan's ways within its fidelity bar,
+runtime/plan.py), PyTorch, ONNX Runtime and OpenVINO (if installed) on the FP32 graph, and
 both on an int8 graph calibrated on the same images (`export --int8`).
 
     python bench/convert_bench.py                                   # CPU, 24 testA images
@@ -102,21 +102,21 @@ def main() -> None:
 
     int8_psnr = read_metadata(onnx.load(str(int8_path)))["calibration"]["psnr_db_vs_fp32"]
     has_ov = importlib.util.find_spec("openvino") is not None
-    # `--backend auto` measures the runtimes once per model and machine and caches the choice:
-    # measure here in a private cache, before the timed runs (a user's first run pays it once).
+    # `--backend auto` checks the fidelity of its first way once per model and caches the figure:
+    # check here in a private cache, before the timed runs (a user's first run pays it once).
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     measured_lines = []
 
-    def chosen(said: str) -> str:  # "g.onnx: ONNX model on CPU -> openvino-bf16 245 ms per ..." -> "openvino-bf16"
+    def chosen(said: str) -> str:  # "g.onnx: ONNX model on cpu -> openvino-bf16, 48.1 dB from ..." -> "openvino-bf16"
         print(said)
-        measured_lines.append(said.split(": ", 1)[0] + ": " + said.split("-> ", 1)[1].split(" (measured", 1)[0])
-        return said.split("-> ", 1)[1].split(" ", 1)[0]
+        measured_lines.append(said.split(": ", 1)[0] + ": " + said.split("-> ", 1)[1].split(" (checked", 1)[0])
+        return said.split("-> ", 1)[1].split(" ", 1)[0].rstrip(",;:")
 
     auto = chosen(tool_convert(src, onnx_path, work / "warm", args.device, batch_size=args.batch, format="png"))
     auto8 = chosen(tool_convert(src, int8_path, work / "warm_int8", args.device, batch_size=args.batch,
                                 format="png"))
-    # The checkpoint too (a run of INT8_MIN_IMAGES or more also makes its int8 form here); the
-    # "first run on this machine" variant below pays all of it on every run, in a fresh cache.
+    # The checkpoint too; the "first run on this machine" variant below pays its export, forms and
+    # fidelity check on every run, in a fresh cache.
     auto_pth = chosen(tool_convert(src, weights, work / "warm_pth", args.device, batch_size=args.batch,
                                    format="png"))
     batch = args.batch or "auto"
@@ -143,7 +143,7 @@ def main() -> None:
              lambda o: tool_convert(src, int8_path, o, args.device, "openvino", batch_size=args.batch, format="png")),
         ]
 
-    def first_run(o):  # a fresh cache: the run measures the runtimes (and may make an int8 form) itself
+    def first_run(o):  # a fresh cache: the run exports, makes the forms and checks fidelity itself
         os.environ["XDG_CACHE_HOME"] = str(o) + "_cache"
         try:
             tool_convert(src, weights, o, args.device, batch_size=args.batch, format="png")
@@ -189,7 +189,7 @@ def main() -> None:
              f"({int8_psnr:.1f} dB from FP32 on them; making it, calibration and fidelity check included, took "
              f"{int8_export_s:.1f} s); PSNR compares each variant's PNGs with those of "
              f"'{variants[fp32_onnx][0]}' (the reference loop truncates where the tool rounds).", "",
-             "What `--backend auto` measured on the first image (model only, per image; the choice first):", "",
+             "What `--backend auto` chose (the first of its ways within the fidelity bar on the first image):", "",
              *[f"- {line}" for line in measured_lines], "",
              "| variant | images/s | vs. reference loop | time vs. reference | PSNR vs FP32 (dB) |",
              "|---|---:|---:|---:|---:|"]

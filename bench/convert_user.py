@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, command_line, machine, psnr_folders, shipped_as_pth, write_results
+from common import command_line, machine, psnr_folders, shipped_as_pth, write_results
 
 HERE = Path(__file__).resolve().parent
 

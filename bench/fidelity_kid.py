@@ -1,9 +1,9 @@
 """KID and FID of the fast conversion paths against the FP32 path, on horse2zebra.
 
 The 50 first testA images go through a model (default: the shipped horse2zebra) once per
-path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: whatever this machine
-measured fastest within 35 dB, the model's int8 form included), `--precision fp32`, and
-OpenVINO FP32 where installed; each output
+path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: the first of the
+plan's ways within 35 dB, the model's int8 form included), `--precision fp32`, the weights as a
+reference `.pth`, and OpenVINO FP32 and the Winograd form where OpenVINO is installed; each output
 folder is scored against testB (docs/QUALITY.md protocol). The issue's bar: KID within 5% of
 the FP32 path's.
 
@@ -26,17 +26,6 @@ from common import ROOT, command_line, machine, shipped_as_pth, write_results  #
 import cyclegan_tool as ct  # noqa: E402
 
 
-def checkpoint_int8(model: str, src: Path, work: Path) -> Path:
-    """The int8 form `convert` makes for a reference `.pth` of `model`'s generator on a run of
-    INT8_MIN_IMAGES+ images, made from this run's images exactly as it would be (`runtime/derived.py`)."""
-    from cyclegan_tool.runtime import autotune, derived
-
-    pth = shipped_as_pth(model, work / "latest_net_G.pth")
-    picked = derived.calibration_pick(sorted(src.glob("*.jpg")))
-    return derived.calibrated_int8(pth, None, None, picked, derived.int8_onnx_path(pth, None, None),
-                                  autotune.MIN_PSNR_DB)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="horse2zebra")
@@ -44,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     test_a, test_b = args.data / "horse2zebra" / "testA", args.data / "horse2zebra" / "testB"
     work = Path(tempfile.mkdtemp(prefix="fidelity_kid_"))
-    os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # a fresh backend measurement
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # a fresh fidelity check
     src = work / "in"
     src.mkdir()
     for f in sorted(test_a.glob("*.jpg"))[:50]:
@@ -53,18 +42,16 @@ def main() -> None:
              ("--precision fp32 (auto among FP32 runtimes)", dict(precision="fp32"))]
     (work / "pth").mkdir()
     pth = shipped_as_pth(args.model, work / "pth" / "latest_net_G.pth")
-    # Its own cache: the int8 row below puts an int8 form of the same weights in the shared one.
-    paths.append(("its weights as a reference .pth, defaults (--backend auto, 50 images: no int8 form)",
-                  dict(model=pth, cache=work / "cache_pth")))
+    paths.append(("its weights as a reference .pth, defaults (--backend auto)", dict(model=pth, cache=work / "cache_pth")))
     if importlib.util.find_spec("openvino"):
         from cyclegan_tool.api import resolve_model
-        from cyclegan_tool.runtime.derived import winograd_onnx
+        from cyclegan_tool.export.forms import winograd
+        from cyclegan_tool.model_files import digest
 
+        onnx_path = Path(resolve_model(args.model).path)
         paths.append(("OpenVINO FP32", dict(backend="openvino")))
-        paths.append(("its Winograd form (runtime/derived.py), OpenVINO FP32",
-                      dict(model=winograd_onnx(resolve_model(args.model).path), backend="openvino")))
-        paths.append(("its weights as a reference .pth, int8 form made as for a 200+ image run, OpenVINO",
-                      dict(model=checkpoint_int8(args.model, src, work), backend="openvino")))
+        paths.append(("its Winograd form (export/forms.py), OpenVINO FP32",
+                      dict(model=winograd(digest(onnx_path), lambda: onnx_path), backend="openvino")))
     rows = []
     for i, (label, kw) in enumerate(paths):
         said: list[str] = []

@@ -234,35 +234,52 @@ def load_model(model: PathLike, *, backend: str = "auto", device: str = "auto", 
 
 def bench(model: PathLike, *, backend: str = "auto", device: str = "auto", precision: str = "auto",
           sizes: Sequence[tuple[int, int]] = ((256, 256),), batch: int = 1, iters: int = 10,
-          warmup: int = 3) -> Iterator[str]:
+          warmup: int = 3, ways: bool = False) -> Iterator[str]:
     """Inference speed of `model` as `convert` would run it: yields the reason line, then one line
-    per size (median of `iters` batches of `batch` random images after `warmup`; no file I/O)."""
+    per size (median of `iters` batches of `batch` random images after `warmup`; no file I/O).
+    `ways`: time every way `--backend auto` may take here instead, in the order it tries them
+    (the first within its fidelity bar runs), to check that order on this machine."""
+    from cyclegan_tool.runner import each_way, open_backend
+
+    if batch < 1 or iters < 1 or warmup < 0:
+        raise ConfigError("--batch and --iters must be at least 1, --warmup 0 or more")
+    if ways:
+        if backend != "auto":
+            raise ConfigError("--ways times the ways of --backend auto; leave --backend out")
+        plan, backends = each_way(resolve_model(model), precision=precision, device=device)
+        yield f"{Path(str(resolve_model(model).path)).name}: {plan.reason}; the ways auto tries, in order:"
+        for option, be in backends:
+            with be:
+                for line in _timed(be, sizes, batch, iters, warmup):
+                    yield f"  {option.key}: {line}"
+        return
+    be, why = open_backend(resolve_model(model), backend=backend, device=device, precision=precision)
+    with be:
+        yield f"{why}: {be.describe()}"
+        yield from _timed(be, sizes, batch, iters, warmup)
+
+
+def _timed(be, sizes, batch: int, iters: int, warmup: int) -> Iterator[str]:
     import statistics
     import time
 
     import numpy as np
 
     from cyclegan_tool.conventions import padded_size
-    from cyclegan_tool.runner import open_backend
 
-    if batch < 1 or iters < 1 or warmup < 0:
-        raise ConfigError("--batch and --iters must be at least 1, --warmup 0 or more")
-    be, why = open_backend(resolve_model(model), backend=backend, device=device, precision=precision)
-    with be:
-        yield f"{why}: {be.describe()}"
-        lo, hi = be.info.value_range
-        for h, w in sizes:
-            h, w = padded_size(max(h, be.info.min_side), max(w, be.info.min_side), be.info.pad_multiple)
-            x = (np.random.default_rng(0).random((batch, be.info.spec.input_nc, h, w), np.float32) * (hi - lo) + lo)
-            for _ in range(warmup):
-                be.infer(x)
-            times = []
-            for _ in range(iters):
-                t0 = time.perf_counter()
-                be.infer(x)
-                times.append(time.perf_counter() - t0)
-            med = statistics.median(times)
-            yield f"{h}x{w} batch {batch}: {med * 1000:.1f} ms/batch, {batch / med:.1f} images/s"
+    lo, hi = be.info.value_range
+    for h, w in sizes:
+        h, w = padded_size(max(h, be.info.min_side), max(w, be.info.min_side), be.info.pad_multiple)
+        x = (np.random.default_rng(0).random((batch, be.info.spec.input_nc, h, w), np.float32) * (hi - lo) + lo)
+        for _ in range(warmup):
+            be.infer(x)
+        times = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            be.infer(x)
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        yield f"{h}x{w} batch {batch}: {med * 1000:.1f} ms/batch, {batch / med:.1f} images/s"
 
 
 @dataclass(frozen=True)

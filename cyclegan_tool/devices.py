@@ -86,6 +86,14 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def cpu_has_native_int8() -> bool:
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX), where
+    an int8 graph outruns the float one; elsewhere int8 convolutions are emulated with widening
+    multiplies and gain little."""
+    flags = _cpuinfo_fields().get("flags", "").split()
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
 def resolve_amp(amp: str, device) -> str:
     """`--amp auto`: bf16 on a CPU with native bf16, otherwise none (FP32; GPUs keep FP32 until
     measured); other values as given."""

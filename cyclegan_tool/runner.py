@@ -6,9 +6,10 @@
    from the ONNX metadata, the engine sidecar, or the checkpoint (whose facts are remembered
    by content digest, so a later run of it reads them without torch).
 2. The plan (runtime/plan.py): device, reference and candidates, or a refusal.
-3. Where a choice is left, the figures (runtime/autotune.py): timings of the architecture on
-   this machine and fidelity of this model, measured now for what is missing, on the run's
-   first image, whatever the run's size; `plan.choose` picks.
+3. Where a choice is left, the figures (runtime/fidelity_check.py): timings of the architecture on
+   this machine and fidelity of this model, measured now for what is missing on the run's first
+   image where the run is large enough to win that back (else the estimated fastest, its
+   fidelity checked); `plan.choose` picks.
 4. The chosen way's form (export/forms.py: exported ONNX, Winograd form, int8 form), made once
    into the cache, and its backend.
 
@@ -110,11 +111,11 @@ class Forms:
     """The file each option runs: the model, or a form derived from it (export/forms.py), found in
     the cache or made on first use."""
 
-    def __init__(self, path: Path, facts: ModelFacts, *, int8: Path | None, calibration: list[Path] | None,
-                 direction: str | None, spec, norm_stats: str):
+    def __init__(self, path: Path, facts: ModelFacts, *, int8: Path | None, direction: str | None, spec,
+                 norm_stats: str):
         from cyclegan_tool.export import forms
 
-        self.path, self.facts, self.int8, self.calibration = path, facts, int8, calibration
+        self.path, self.facts, self.int8 = path, facts, int8
         self.model_args = dict(direction=direction, spec=spec, norm_stats=norm_stats)
         # What names the generator the forms come from: an ONNX model by its digest, a checkpoint's
         # generator by the file's digest and what selects it.
@@ -122,25 +123,18 @@ class Forms:
                                                                                   norm_stats)
 
     def has_int8(self) -> bool:
-        from cyclegan_tool.export import forms
-
-        return self.int8 is not None or (self.facts.kind == "checkpoint" and (
-            self.calibration is not None or forms.find("int8", forms.int8_key(self.source)) is not None))
+        """A calibrated int8 form comes with the model (a shipped model's), never from a cache."""
+        return self.int8 is not None
 
     def file(self, option: Option) -> Path:
         from cyclegan_tool.export import forms
-        from cyclegan_tool.runtime.autotune import MIN_PSNR_DB
 
         if option.form == "model":
             return self.path
         if option.form == "int8":
-            if self.int8 is not None:
-                return self.int8
-            found = forms.find("int8", forms.int8_key(self.source))
-            if found is None and not self.calibration:
-                raise BackendError(f"{self.path}: no int8 form, and no calibration images to make one")
-            return found or forms.int8(self.path, self.source, self.calibration, min_psnr=MIN_PSNR_DB,
-                                       **self.model_args)
+            if self.int8 is None:
+                raise BackendError(f"{self.path}: no int8 form")
+            return self.int8
         if self.facts.kind == "onnx":
             graph = lambda: self.path  # noqa: E731
         else:
@@ -160,9 +154,7 @@ def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", de
                  direction: str | None = None, spec: GeneratorSpec | None = None, norm_stats: str = "auto",
                  jobs: list | None = None, opts=None) -> tuple[Backend, str]:
     """An unopened backend for `resolved` (`api.ResolvedModel`) and the reason line; opened
-    already where measuring opened it. `jobs`/`opts`: the run, for its measuring sample and a
-    checkpoint's int8 calibration."""
-    from cyclegan_tool.export.forms import INT8_MIN_IMAGES, calibration_pick
+    already where the fidelity check opened it. `jobs`/`opts`: the run, for the check's sample."""
     from cyclegan_tool.runtime.facts import gather
     from cyclegan_tool.runtime.select import backend_for
 
@@ -174,11 +166,8 @@ def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", de
     facts = describe(path, direction=direction, spec=spec, norm_stats=norm_stats)
     if facts.kind != "checkpoint" and direction and direction != facts.direction:
         raise ConfigError(f"{path.name} translates {facts.direction} only; --direction {direction} does not apply")
-    calibration = None
-    if facts.kind == "checkpoint" and jobs and len(jobs) >= INT8_MIN_IMAGES:
-        calibration = calibration_pick([job.src for job in jobs])
-    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), calibration=calibration, direction=direction,
-                  spec=spec, norm_stats=norm_stats)
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=direction, spec=spec,
+                  norm_stats=norm_stats)
     plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
                                  precision=precision, device=device, int8_form=forms.has_int8()), machine)
     model_args = dict(direction=direction, spec=spec, norm_stats=norm_stats)
@@ -188,100 +177,93 @@ def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", de
         option = plan.candidates[0]
         return (backend_for(option, forms.file(option), plan.device, **model_args),
                 f"{path.name}: {plan.reason}{hint}")
-    option, opened, why = _measured_choice(plan, facts, forms, path, jobs, opts, model_args)
+    option, opened, why = _first_faithful(plan, facts, forms, path, jobs, opts, model_args)
     if option.form == "int8":  # never silently: the line names the int8 form
-        if facts.kind == "onnx":
-            why += f"; the model's int8 form {forms.file(option).name} (`--precision fp32` for the FP32 graph)"
-        else:
-            from cyclegan_tool.export.forms import describe_int8
-
-            why += f"; {describe_int8(forms.file(option))} (`--precision fp32` or `bf16` to run without it)"
+        why += f"; the model's int8 form {forms.file(option).name} (`--precision fp32` for the FP32 graph)"
     backend = opened or backend_for(option, forms.file(option), plan.device, **model_args)
     return backend, f"{path.name}: {plan.reason} -> {why}{hint}"
 
 
-def _measured_choice(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, jobs, opts, model_args):
-    """(the chosen option, its backend where measuring opened it (else None), the reason's figures)."""
-    from cyclegan_tool.runtime import autotune
+def _first_faithful(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, jobs, opts, model_args):
+    """(the option to run, its backend where checking opened it (else None), the reason's words):
+    the plan's first candidate whose output on the run's first image is within the fidelity bar
+    of the reference's (fidelity_check.py)."""
+    from cyclegan_tool.runtime import fidelity_check
     from cyclegan_tool.runtime.options import ConvertOptions
     from cyclegan_tool.runtime.select import backend_for
 
-    shape = autotune.sample_shape(facts.spec.input_nc, facts.pad_multiple, facts.min_side)
-    ms, db = autotune.known(plan.candidates, facts.arch(), shape, facts.digest)
-    db[plan.reference.key] = autotune.PSNR_CAP
-    choice = choose(plan, ms, db, autotune.MIN_PSNR_DB)
-    if choice is not None:
-        return choice, None, autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference) + \
-            " (measured on this machine before)"
-    sample = autotune.sample_from(jobs or [], opts or ConvertOptions(), facts.info(path))()
-    if sample is None:  # nothing measured, nothing recorded: the exact way where it may run, else the first asked for
-        first = plan.reference if plan.reference in plan.candidates else plan.candidates[0]
-        return first, None, f"{first.key} (not measured: no image of the run to measure the alternatives on)"
+    ref, bar = plan.reference, fidelity_check.MIN_PSNR_DB
+    db = fidelity_check.known_fidelity(plan.candidates, facts.digest)
     opened: dict[str, Backend] = {}
+    checked_now = False
     try:
-        ref = opened[plan.reference.key] = backend_for(plan.reference, forms.file(plan.reference), plan.device,
-                                                       **model_args).open()
-        reference_out = ref.infer(sample)
-        while (choice := choose(plan, ms, db, autotune.MIN_PSNR_DB)) is None:
-            untimed = [c for c in plan.candidates if c.key not in ms]
-            todo = untimed or [min((c for c in plan.candidates if c.key not in db), key=lambda c: ms[c.key])]
-            runnable = {}
-            for c in todo:
-                try:
-                    be = opened.get(c.key) or backend_for(c, forms.file(c), plan.device, **model_args).open()
-                    opened[c.key] = be
-                    out = be.infer(sample)
-                except (OSError, MemoryError) as e:  # the machine's state, not the model's: not remembered
-                    log.warning("%s could not run now (%s); it is measured again next time", c.key, e)
-                    ms[c.key], db[c.key] = math.inf, 0.0
-                    continue
-                except Exception as e:  # this way cannot run this model: remembered
-                    log.info("%s cannot run %s: %s", c.key, path.name, str(e).splitlines()[0] if str(e) else e)
-                    ms[c.key], db[c.key] = math.inf, 0.0
-                    autotune.record(c, facts.arch(), shape, facts.digest, db=0.0)
-                    continue
-                db[c.key] = autotune.fidelity_of(out, reference_out, facts.value_range)
-                autotune.record(c, facts.arch(), shape, facts.digest, db=db[c.key])
-                runnable[c.key] = be
-            if untimed:
-                if plan.reference.key not in ms:
-                    runnable[plan.reference.key] = ref
-                timed = autotune.time_backends(runnable, sample) if runnable else {}
-                for c in plan.candidates:
-                    if c.key in timed:
-                        ms[c.key] = timed[c.key]
-                        autotune.record(c, facts.arch(), shape, facts.digest, ms=timed[c.key])
-        why = autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference) + " (measured now)"
+        while (choice := choose(plan, db, bar)) is None:
+            c = next(c for c in plan.candidates if c.key not in db)
+            if not checked_now:
+                sample = fidelity_check.sample_from(jobs or [], opts or ConvertOptions(), facts.info(path))()
+                if sample is None:  # nothing checked, nothing recorded
+                    first = ref if ref in plan.candidates else plan.candidates[0]
+                    return first, None, f"{first.key} (not checked: no image of the run to check the others on)"
+                opened[ref.key] = backend_for(ref, forms.file(ref), plan.device, **model_args).open()
+                reference_out = opened[ref.key].infer(sample)
+                checked_now = True
+            try:
+                be = opened[c.key] = backend_for(c, forms.file(c), plan.device, **model_args).open()
+                out = be.infer(sample)
+            except (OSError, MemoryError) as e:  # the machine's state, not the model's: not remembered
+                log.warning("%s could not run now (%s); it is tried again next time", c.key, e)
+                db[c.key] = -math.inf
+                continue
+            except Exception as e:  # this way cannot run this model: remembered
+                log.info("%s cannot run %s: %s", c.key, path.name, str(e).splitlines()[0] if str(e) else e)
+                db[c.key] = 0.0
+                fidelity_check.record_fidelity(c, facts.digest, 0.0)
+                continue
+            db[c.key] = fidelity_check.fidelity_of(out, reference_out, facts.value_range)
+            fidelity_check.record_fidelity(c, facts.digest, db[c.key])
+        why = fidelity_check.summary(plan, choice, db, bar) + (" (checked now)" if checked_now else "")
         return choice, opened.pop(choice.key, None), why
     finally:
         for be in opened.values():
             be.close()
 
 
+def each_way(resolved, *, precision: str = "auto", device: str = "auto") -> tuple[Plan, list]:
+    """The plan of `--backend auto` for `resolved` and an unopened backend for each of its
+    candidates, in the order auto tries them (for `bench --ways`, which times them all)."""
+    from cyclegan_tool.runtime.facts import gather
+    from cyclegan_tool.runtime.select import backend_for
+
+    path = Path(resolved.path)
+    facts = describe(path)
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=None, spec=None, norm_stats="auto")
+    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, precision=precision,
+                                 device=device, int8_form=forms.has_int8()), gather(facts.kind))
+    return plan, [(c, backend_for(c, forms.file(c), plan.device)) for c in plan.candidates]
+
+
 def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", device: str = "auto",
                   direction: str | None = None) -> str:
-    """What a run of `resolved` would use, without measuring or making anything: the plan's
-    reason and, where a choice is left, the one the recorded figures make (for `describe_model`
-    and the GUI)."""
-    from cyclegan_tool.runtime import autotune
+    """What a run of `resolved` would use, without making or checking anything: the plan's reason
+    and the candidates in the order they are tried, with the figures known for this model (for
+    `describe_model` and the GUI)."""
+    from cyclegan_tool.runtime import fidelity_check
     from cyclegan_tool.runtime.facts import gather
 
     path = Path(resolved.path)
     facts = describe(path, direction=direction)
-    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), calibration=None, direction=direction, spec=None,
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=direction, spec=None,
                   norm_stats="auto")
     plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
                                  precision=precision, device=device, int8_form=forms.has_int8()), gather(facts.kind))
     if len(plan.candidates) == 1:
         return f"{path.name}: {plan.reason}"
-    shape = autotune.sample_shape(facts.spec.input_nc, facts.pad_multiple, facts.min_side)
-    ms, db = autotune.known(plan.candidates, facts.arch(), shape, facts.digest)
-    db[plan.reference.key] = autotune.PSNR_CAP
-    choice = choose(plan, ms, db, autotune.MIN_PSNR_DB)
+    db = fidelity_check.known_fidelity(plan.candidates, facts.digest)
+    choice = choose(plan, db, fidelity_check.MIN_PSNR_DB)
     if choice is None:
-        return (f"{path.name}: {plan.reason} -> the fastest of {', '.join(c.key for c in plan.candidates)} within "
-                f"{autotune.MIN_PSNR_DB:.0f} dB of {plan.reference.key}, measured on the first run")
-    return f"{path.name}: {plan.reason} -> {autotune.summary(plan.candidates, choice, ms, db, shape, plan.reference)}"
+        return (f"{path.name}: {plan.reason} -> the first of {', '.join(c.key for c in plan.candidates)} within "
+                f"{fidelity_check.MIN_PSNR_DB:.0f} dB of {plan.reference.key} on the first image converted")
+    return f"{path.name}: {plan.reason} -> {fidelity_check.summary(plan, choice, db, fidelity_check.MIN_PSNR_DB)}"
 
 
 def exact_translator(resolved, *, direction: str | None = None, spec: GeneratorSpec | None = None,

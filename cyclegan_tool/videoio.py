@@ -219,6 +219,15 @@ class Writer:
             pass
 
 
+def first_frame(path: str | os.PathLike) -> np.ndarray:
+    """The clip's first decodable frame (uint8 [H, W, 3]). Raises DataError naming the file."""
+    with Reader(path) as reader:
+        for item in reader.items():
+            if isinstance(item, Frame):
+                return item.rgb
+    raise DataError(f"{path}: no frame could be decoded")
+
+
 def read_animation(path: Path) -> tuple[list[np.ndarray], list[int], dict]:
     """An animated GIF or WebP: its frames (uint8 [H, W, 3] or [H, W, 4]), each frame's duration
     in milliseconds, and the loop count."""

@@ -55,8 +55,8 @@ def _private_cache(tmp_path_factory, monkeypatch):
     """Feature caches and the like go to a temporary folder, never the user's cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
     yield
-    # Measured backend choices (runtime/autotune.py) stay with the test that measured them.
-    from cyclegan_tool.runtime.autotune import STORE
+    # Fidelity figures (runtime/fidelity_check.py) stay with the test that measured them.
+    from cyclegan_tool.runtime.fidelity_check import STORE
 
     with contextlib.suppress(OSError):  # a test may point the cache somewhere unwritable
         STORE.path.unlink(missing_ok=True)

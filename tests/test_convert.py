@@ -215,8 +215,8 @@ def test_backend_choice_errors(tmp_path, tiny_onnx, tiny_generator):
 def test_auto_backend_says_what_it_chose(tmp_path, tiny_onnx):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
     res = convert_cli("--onnx", tiny_onnx, tmp_path / "a.png", tmp_path / "o")
-    # a flat image is no sample to measure on: the exact way runs, and the line says why
-    assert "tiny.onnx: ONNX model on cpu -> onnxruntime-fp32 (not measured: no image" in res.output
+    # a flat image is no sample to check on: the exact way runs, and the line says why
+    assert "tiny.onnx: ONNX model on cpu -> onnxruntime-fp32 (not checked: no image" in res.output
     assert "CPUExecutionProvider" in res.output
 
 
@@ -264,6 +264,18 @@ def test_bench_command(tiny_onnx):
                                    "--warmup", "1"])
     assert res.exit_code == 0, res.output
     assert "32x44 batch 2:" in res.output and "images/s" in res.output
+
+
+def test_bench_ways_times_what_auto_may_take_in_its_order(tiny_onnx):
+    from cyclegan_tool.runtime.facts import gather
+    from cyclegan_tool.runtime.plan import Request, make_plan
+
+    res = CliRunner().invoke(cli, ["bench", str(tiny_onnx), "--ways", "--size", "32", "--iters", "1", "--warmup", "0"])
+    assert res.exit_code == 0, res.output
+    timed = [line.split(":")[0].strip() for line in res.output.splitlines() if line.startswith("  ")]
+    assert timed == [o.key for o in make_plan(Request(kind="onnx"), gather("onnx")).candidates]
+    refused = CliRunner().invoke(cli, ["bench", str(tiny_onnx), "--ways", "--backend", "onnxruntime"])
+    assert refused.exit_code == 1 and "--ways times the ways of --backend auto" in refused.output
 
 
 def test_keep_size_resizes_outputs_back(tmp_path, tiny_onnx):

@@ -145,6 +145,21 @@ def test_offline_never_touches_the_network(server, tmp_path, monkeypatch):
     assert server.requests == []
 
 
+def test_a_folder_of_copies_serves_as_the_mirror_of_an_offline_machine(server, tmp_path, monkeypatch):
+    """What the offline error suggests: a file:// URL to a folder of .pth files, checked and
+    recorded as a download is."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "style_monet.pth").write_bytes(server.files["style_monet.pth"])
+    monkeypatch.setenv("CYCLEGAN_TOOL_MODEL_URL", mirror.as_uri() + "/")
+    write_domain(tmp_path / "photos", 1, (40, 48), (0.5, 0.6, 0.7), seed=3)
+    res = run("convert", "--model", "style_monet", str(tmp_path / "photos"), str(tmp_path / "out"))
+    assert res.exit_code == 0, res.output
+    kept = tmp_path / "cache" / "cyclegan-tool" / "models" / "style_monet.pth"
+    assert kept.read_bytes() == server.files["style_monet.pth"] and server.requests == []
+    assert json.loads(kept.with_name("style_monet.pth.json").read_text())["url"].startswith("file://")
+
+
 @pytest.mark.parametrize("kind, url_kind, message", [
     ("404", "ok", "HTTP 404"),
     ("500", "err500", "HTTP 500"),

@@ -3,6 +3,8 @@ honoured or refused with one line; nothing asked for is dropped, nothing falls b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import itertools
 
 import pytest
@@ -93,19 +95,28 @@ def test_auto_on_a_gpu_machine_with_a_cpu_only_onnxruntime_plans_the_cpu():
     assert plan.device == "cpu" and "cpu" in plan.reason
 
 
-def test_choose_takes_the_fastest_within_the_bar_and_prefers_fidelity_within_noise():
+def test_candidates_come_fastest_first_with_the_reference_last():
     plan = make_plan(Request(kind="onnx", int8_form=True), MACHINES["cpu with bf16 and OpenVINO"])
-    keys = [o.key for o in plan.candidates]
-    ms = {k: 100.0 for k in keys}
-    ms.update({"int8-openvino-bf16": 40.0, "winograd-openvino-bf16": 41.0, "openvino-bf16": 60.0})
-    db = {k: 60.0 for k in keys}
-    db.update({"int8-openvino-bf16": 30.0, "winograd-openvino-bf16": 43.0, "onnxruntime-fp32": 99.0})
-    assert choose(plan, ms, db, 35.0).key == "winograd-openvino-bf16"  # int8 under the bar
-    db["int8-openvino-bf16"] = 36.0
-    assert choose(plan, ms, db, 35.0).key == "winograd-openvino-bf16"  # 2.5% slower but closer: kept steady
-    ms["winograd-openvino-bf16"] = 50.0
-    assert choose(plan, ms, db, 35.0).key == "int8-openvino-bf16"
-    del db["int8-openvino-bf16"]
-    assert choose(plan, ms, db, 35.0) is None  # the fastest's fidelity is unknown: measure it
-    del ms["openvino-fp32"]
-    assert choose(plan, ms, db, 35.0) is None  # a candidate never timed: measure it
+    assert [o.key for o in plan.candidates] == [
+        "winograd-openvino-bf16", "openvino-bf16", "winograd-openvino-fp32", "openvino-fp32", "int8-openvino-int8",
+        "onnxruntime-fp32"]  # (no int8 dot products in this machine's facts: its int8 form comes late)
+    fast_int8 = replace(MACHINES["cpu with bf16 and OpenVINO"], native_int8=True)
+    assert make_plan(Request(kind="onnx", int8_form=True), fast_int8).candidates[0].key == "int8-openvino-bf16"
+    checkpoint = make_plan(Request(kind="checkpoint"), MACHINES["cpu with bf16 and OpenVINO"])
+    assert [o.key for o in checkpoint.candidates] == [
+        "winograd-openvino-bf16", "onnx-openvino-bf16", "winograd-openvino-fp32", "pytorch-bf16",
+        "onnx-openvino-fp32", "pytorch-fp32"]
+    assert checkpoint.candidates[-1] == checkpoint.reference
+
+
+def test_choose_takes_the_first_within_the_bar():
+    plan = make_plan(Request(kind="onnx", int8_form=True), MACHINES["cpu with bf16 and OpenVINO"])
+    db = {"winograd-openvino-bf16": 30.0, "openvino-bf16": 43.0}
+    assert choose(plan, db, 35.0).key == "openvino-bf16"  # the first under the bar is passed over
+    db["winograd-openvino-bf16"] = 36.0
+    assert choose(plan, db, 35.0).key == "winograd-openvino-bf16"
+    assert choose(plan, {"openvino-bf16": 50.0}, 35.0) is None  # the first's fidelity is unknown: check it
+    every = {o.key: 10.0 for o in plan.candidates}
+    assert choose(plan, every, 35.0) == plan.reference  # none within the bar: the exact way
+    bf16 = make_plan(Request(kind="onnx", precision="bf16"), MACHINES["cpu with bf16 and OpenVINO"])
+    assert choose(bf16, {o.key: 10.0 for o in bf16.candidates}, 35.0) == bf16.candidates[0]  # asked for

@@ -1,7 +1,8 @@
-"""`--backend auto` on a CPU (cyclegan_tool/runner.py, runtime/autotune.py): measured once per
-architecture (speed) and model (fidelity) on this machine whatever the run's size, never a way
-whose output strays from the reference, said in the start line, and never stale: every cached
-thing is named by the content of every file it depends on."""
+"""`--backend auto` on a CPU (cyclegan_tool/runner.py, runtime/fidelity_check.py): the plan's
+ways in order, the first within the fidelity bar of the reference runs; never a way whose output
+strays from the reference; the same choice whatever the run's size or the cache holds; said in
+the start line; and never stale: every cached thing is named by the content of every file it
+depends on."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from conftest import write_domain
 from PIL import Image
 
 import cyclegan_tool as ct
-from cyclegan_tool.runtime import autotune
+from cyclegan_tool.runtime import fidelity_check
 from cyclegan_tool.runtime.base import Backend
 
 needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
@@ -37,7 +38,7 @@ def convert(src, out, model, **kw) -> str:
 
 
 def records() -> dict:
-    return json.loads(autotune.STORE.path.read_text())
+    return json.loads(fidelity_check.STORE.path.read_text())
 
 
 def outputs(folder) -> dict[str, np.ndarray]:
@@ -45,39 +46,36 @@ def outputs(folder) -> dict[str, np.ndarray]:
 
 
 @needs_ov
-def test_measured_once_then_reused_and_said_why(tiny_onnx, tmp_path):
+def test_checked_once_then_reused_and_said_why(tiny_onnx, tmp_path):
     write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
     first = convert(tmp_path / "in", tmp_path / "out1", tiny_onnx)
-    assert "measured now" in first and "ms per 256x256 image" in first
-    speed = [r for r in records().values() if "ms" in r]
-    assert {r["option"] for r in speed} >= {"onnxruntime-fp32", "openvino-fp32"}
+    assert "(checked now)" in first and " dB from onnxruntime-fp32" in first
+    assert all("psnr" in r and "ms" not in r for r in records().values())  # fidelity only: nothing timed
     again = convert(tmp_path / "in", tmp_path / "out2", tiny_onnx)
-    assert "measured on this machine before" in again
-    assert again.split(" (measured")[0] == first.split(" (measured")[0]
+    assert "checked now" not in again
+    assert again == first.replace(" (checked now)", "")
 
 
 @needs_ov
-def test_the_choice_does_not_depend_on_the_run_size(tiny_onnx, tmp_path, monkeypatch):
-    """A one-image run measures as a large run does, so both give the same numbers (a run under 8
-    images used to take FP32 until a larger run had cached a bf16 choice)."""
-    fixed = {"onnxruntime-fp32": 9.0, "openvino-fp32": 8.0, "winograd-openvino-fp32": 7.0, "openvino-bf16": 3.0,
-             "winograd-openvino-bf16": 2.0}
-    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {k: fixed[k] for k in backends})
+def test_the_choice_depends_on_neither_the_run_size_nor_the_cache(tiny_onnx, tmp_path):
     write_domain(tmp_path / "one", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     write_domain(tmp_path / "many", 10, (40, 36), (0.7, 0.4, 0.2), seed=5)
     small = convert(tmp_path / "one", tmp_path / "o1", tiny_onnx)
     shutil.rmtree(tmp_path / "cache")
     large = convert(tmp_path / "many", tmp_path / "o2", tiny_onnx)
-    assert small.split(" ms ")[0] == large.split(" ms ")[0]
-    assert outputs(tmp_path / "o1")["img_000.png"].tobytes() == outputs(tmp_path / "o2")["img_000.png"].tobytes()
+    again = convert(tmp_path / "one", tmp_path / "o3", tiny_onnx)  # after the large run, with its cache
+    assert small.split(" -> ")[1].split(",")[0] == large.split(" -> ")[1].split(",")[0] == \
+        again.split(" -> ")[1].split(",")[0]
+    first = {outputs(tmp_path / d)["img_000.png"].tobytes() for d in ("o1", "o2", "o3")}
+    assert len(first) == 1
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1]", '{"k": "a string"}', '{"k": {"ms": "x"}}'])
+@pytest.mark.parametrize("content", ["{not json", "[1]", '{"k": "a string"}', '{"k": {"psnr": "x"}}'])
 def test_a_malformed_measurements_file_is_ignored(tiny_onnx, tmp_path, content):
-    autotune.STORE.path.parent.mkdir(parents=True, exist_ok=True)
-    autotune.STORE.path.write_text(content)
+    fidelity_check.STORE.path.parent.mkdir(parents=True, exist_ok=True)
+    fidelity_check.STORE.path.write_text(content)
     write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
-    assert "measured now" in convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
+    assert "checked now" in convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
 
 
 class Wrong(Backend):
@@ -112,14 +110,16 @@ def _patched(monkeypatch, **wrap):
     monkeypatch.setattr(select, "backend_for", backend_for)
 
 
+FIRST_WAYS = ("winograd-openvino-bf16", "openvino-bf16", "winograd-openvino-fp32")  # tried before openvino-fp32
+
+
 @needs_ov
-def test_a_fast_way_outside_the_fidelity_bar_is_never_chosen(tiny_onnx, tmp_path, monkeypatch):
-    _patched(monkeypatch, **{"openvino-fp32": Wrong})
-    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
-        k: (0.1 if k == "openvino-fp32" else 5.0) for k in backends})
+def test_a_way_outside_the_fidelity_bar_is_passed_over_and_said(tiny_onnx, tmp_path, monkeypatch):
+    _patched(monkeypatch, **{k: Wrong for k in FIRST_WAYS})
     write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
-    assert not said.split(" -> ")[1].startswith("openvino-fp32") and "dB: under the 35 dB bar" in said
+    assert said.split(" -> ")[1].startswith("openvino-fp32")
+    assert "passed over: " in said and "winograd-openvino-fp32 " in said and "(under 35)" in said
 
 
 class Fails(Backend):
@@ -138,65 +138,34 @@ class Fails(Backend):
 
 @needs_ov
 def test_a_failure_of_the_machine_is_not_remembered_one_of_the_model_is(tiny_onnx, tmp_path, monkeypatch):
-    """A way that could not run because the disk was full is measured again next time (a sticky
-    slow choice used to stay after a full disk); one that cannot run the model is recorded."""
-    _patched(monkeypatch, **{"openvino-fp32": lambda be: Fails(be, OSError(28, "No space left on device")),
-                             "openvino-bf16": lambda be: Fails(be, RuntimeError("unsupported operator"))})
+    """A way that could not run because the disk was full is tried again next time; one that
+    cannot run the model is recorded and passed over from then on."""
+    _patched(monkeypatch, **{"winograd-openvino-fp32": lambda be: Fails(be, OSError(28, "No space left on device")),
+                             "openvino-bf16": lambda be: Fails(be, RuntimeError("unsupported operator")),
+                             "winograd-openvino-bf16": lambda be: Fails(be, RuntimeError("unsupported operator"))})
     write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     first = convert(tmp_path / "in", tmp_path / "out1", tiny_onnx)
-    assert "openvino-fp32 (could not run)" in first
-    kept = {r["option"] for r in records().values()}
-    assert "openvino-fp32" not in kept
-    assert "openvino-bf16" in kept or not torch.backends.mkldnn.is_available()
+    assert first.split(" -> ")[1].startswith("openvino-fp32") and "winograd-openvino-fp32 could not run now" in first
+    kept = {r["option"]: r["psnr"] for r in records().values()}
+    assert "winograd-openvino-fp32" not in kept
+    assert all(kept.get(k, 0.0) == 0.0 for k in ("openvino-bf16", "winograd-openvino-bf16"))
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     second = convert(tmp_path / "in", tmp_path / "out2", tiny_onnx)
-    assert "measured now" in second and "openvino-fp32 (could not run)" not in second
-
-
-def test_far_slower_ways_are_timed_once():
-    class Sleepy(Backend):
-        name = "sleepy"
-
-        def __init__(self, delay):
-            super().__init__()
-            self.delay, self.calls = delay, 0
-
-        def _open(self):
-            return None
-
-        def _infer_impl(self, x):
-            import time
-
-            self.calls += 1
-            time.sleep(self.delay)
-            return x
-
-    backends = {"slow": Sleepy(0.05), "fast": Sleepy(0.005), "close": Sleepy(0.006)}
-    for be in backends.values():
-        be._opened = True
-        be.info = type("I", (), {"spec": type("S", (), {"input_nc": 3})(), "pad_multiple": 1, "min_batch": 1,
-                                 "max_batch": None, "max_hw": None, "min_hw": None})()
-    ms = autotune.time_backends(backends, np.zeros((1, 3, 4, 4), np.float32))
-    assert backends["slow"].calls == 1 and backends["fast"].calls == 1 + 2 * autotune.ROUNDS
-    assert ms["fast"] < ms["close"] < ms["slow"]
+    assert "checked now" in second and second.split(" -> ")[1].startswith("winograd-openvino-fp32")
 
 
 @needs_ov
-def test_a_second_checkpoint_of_a_known_architecture_measures_no_speed(tiny_generator, tmp_path, monkeypatch):
-    """Speed belongs to the architecture: a new checkpoint of it (another epoch) reuses the
-    timings and checks only the fidelity of the way that would win."""
+def test_a_model_checked_before_opens_only_the_way_that_runs(tiny_generator, tmp_path, monkeypatch):
+    from cyclegan_tool.runtime import select
+
     write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     convert(tmp_path / "in", tmp_path / "out1", tiny_generator)
-    other = tmp_path / "epoch2" / "latest_net_G_A.pth"
-    other.parent.mkdir()
-    state = torch.load(tiny_generator, weights_only=True)
-    torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()}, other)
-    timed = []
-    real = autotune.time_backends
-    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: timed.append(set(backends)) or real(backends, x))
-    said = convert(tmp_path / "in", tmp_path / "out2", other)
-    assert not timed and "measured now" in said  # fidelity only, for the new weights
+    made = []
+    real = select.backend_for
+    monkeypatch.setattr(select, "backend_for", lambda o, *a, **k: made.append(o.key) or real(o, *a, **k))
+    said = convert(tmp_path / "in", tmp_path / "out2", tiny_generator)
+    assert len(made) == 1 and said.split(" -> ")[1].startswith(made[0])
 
 
 def test_a_replaced_checkpoint_gives_its_own_output_in_one_process(tiny_generator, tmp_path):
@@ -230,11 +199,9 @@ def test_a_replaced_checkpoint_gives_its_own_output_in_one_process(tiny_generato
         convert(tmp_path / "in", tmp_path / "out4", "model.pth")
     finally:
         os.chdir(cwd)
-    a, b = (outputs(tmp_path / d)["img_000.png"].astype(int) for d in ("out3", "out4"))
-    first = outputs(tmp_path / "out1")["img_000.png"].astype(int)
-    # out4 is the original weights again: out1's image up to the rounding of whichever runtime the
-    # recorded measurements pick (bf16 or FP32), and far from the negated weights' out3
-    assert np.abs(b - first).mean() < 2 < np.abs(a - b).mean()
+    a, b = (outputs(tmp_path / d)["img_000.png"] for d in ("out3", "out4"))
+    assert not np.array_equal(a, b)
+    assert np.array_equal(b, outputs(tmp_path / "out1")["img_000.png"])
 
 
 @pytest.mark.parametrize("backend", ["auto", pytest.param("openvino", marks=needs_ov)])
@@ -280,7 +247,7 @@ def test_a_damaged_form_in_the_cache_is_made_again(tiny_generator, tmp_path):
     assert outputs(tmp_path / "out1") .keys() == outputs(tmp_path / "out3").keys()
 
 
-def test_an_unwritable_cache_costs_only_a_new_measurement(tiny_onnx, tmp_path, monkeypatch):
+def test_an_unwritable_cache_costs_only_a_new_check(tiny_onnx, tmp_path, monkeypatch):
     (tmp_path / "ro").mkdir()
     os.chmod(tmp_path / "ro", 0o500)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro"))
@@ -310,58 +277,28 @@ def shipped_with_int8(tiny_onnx, tmp_path, monkeypatch):
     return root
 
 
-def test_a_shipped_models_int8_form_is_a_measured_candidate(shipped_with_int8, tmp_path, monkeypatch):
+def test_a_shipped_models_int8_form_is_a_candidate_and_named(shipped_with_int8, tmp_path, monkeypatch):
+    from cyclegan_tool.runtime.facts import gather
+
     write_domain(tmp_path / "in", 2, (40, 36), (0.7, 0.4, 0.2), seed=5)
-    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 15.0)  # a random tiny network quantizes poorly
-    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
-        k: (1.0 if k.startswith("int8-") else 5.0) for k in backends})
+    monkeypatch.setattr(fidelity_check, "MIN_PSNR_DB", 15.0)  # a random tiny network quantizes poorly
     said = convert(tmp_path / "in", tmp_path / "out", "tiny")
-    assert "measured now" in said and "the model's int8 form tiny.int8.onnx" in said
+    machine = gather("onnx")
+    if machine.native_int8 and machine.openvino:  # tried first where the CPU has int8 dot products
+        assert "the model's int8 form tiny.int8.onnx" in said and said.split(" -> ")[1].startswith("int8-")
     # Asked for FP32, the int8 form is not even a candidate.
     fp32 = convert(tmp_path / "in", tmp_path / "out_fp32", "tiny", precision="fp32")
     assert "int8" not in fp32 and "bf16" not in fp32
     # Outside the bar, it is never chosen.
-    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 99.0)
+    monkeypatch.setattr(fidelity_check, "MIN_PSNR_DB", 99.0)
     shutil.rmtree(tmp_path / "cache")
     said = convert(tmp_path / "in", tmp_path / "out_bar", "tiny")
     assert "int8 form" not in said and said.split(" -> ")[1].startswith("onnxruntime-fp32")
 
 
-def test_calibration_images_come_from_large_runs_only_and_spare_the_sample():
-    from types import SimpleNamespace
-
-    from cyclegan_tool.export import forms
-
-    jobs = [SimpleNamespace(src=f"img{i:03d}.png") for i in range(forms.INT8_MIN_IMAGES)]
-    picked = forms.calibration_pick([j.src for j in jobs])
-    assert len(picked) == forms.INT8_CALIBRATION_IMAGES == len(set(picked))
-    assert not {j.src for j in jobs[:3]} & set(picked)  # the measuring sample is one of the first three
-
-
-@needs_ov
-def test_a_large_run_makes_a_checkpoints_int8_form_once_and_names_it(tiny_generator, tmp_path, monkeypatch):
-    from cyclegan_tool.export import forms
-
-    monkeypatch.setattr(forms, "INT8_MIN_IMAGES", 12)
-    monkeypatch.setattr(autotune, "MIN_PSNR_DB", 15.0)
-    monkeypatch.setattr(autotune, "time_backends", lambda backends, x: {
-        k: (1.0 if k.startswith("int8-") else 5.0) for k in backends})
-    write_domain(tmp_path / "in", 12, (40, 36), (0.7, 0.4, 0.2), seed=5)
-    made = []
-    real = forms.int8
-    monkeypatch.setattr(forms, "int8", lambda *a, **k: made.append(a) or real(*a, **k))
-    said = convert(tmp_path / "in", tmp_path / "out", tiny_generator)
-    assert len(made) == 1 and f"int8 form calibrated on {forms.INT8_CALIBRATION_IMAGES} images of in" in said
-    (int8,) = (tmp_path / "cache" / "cyclegan-tool" / "onnx").glob("*.int8.onnx")
-    # a small run later uses the cached form, made by nothing
-    write_domain(tmp_path / "few", 1, (40, 36), (0.7, 0.4, 0.2), seed=6)
-    again = convert(tmp_path / "few", tmp_path / "out2", tiny_generator)
-    assert len(made) == 1 and "int8 form" in again
-
-
 def test_cpus_that_share_a_brand_name_are_different_machines(tmp_path, monkeypatch):
-    """Virtual machines often show "AMD EPYC" for every generation: a measurement (and a compiled
-    OpenVINO form) from one generation must not be reused on another."""
+    """Virtual machines often show "AMD EPYC" for every generation: a compiled OpenVINO form from
+    one generation must not be reused on another."""
     from cyclegan_tool import cache, devices
 
     keys = {}

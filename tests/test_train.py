@@ -88,7 +88,9 @@ class _TermAt(Reporter):
 
     def step(self, *, step, epoch, losses):
         if step == self.at:
-            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a scheduler's time limit
+            # as `kill PID` or a scheduler's time limit; raised in this thread, as a process-directed
+            # signal may land in any thread a library of an earlier test left behind
+            signal.raise_signal(signal.SIGTERM)
 
 
 class _Killed(Exception):

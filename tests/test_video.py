@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
@@ -78,6 +79,21 @@ def test_a_clip_keeps_its_frames_rate_duration_and_sound(tiny_onnx, tmp_path):
         pa = [bytes(p) for p in c.demux(audio=0) if p.size]
         pb = [bytes(p) for p in d.demux(audio=0) if p.size]
     assert pa == pb
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO is not installed")
+def test_a_clip_is_checked_on_its_first_frame_and_runs_the_way_its_frames_would(tiny_onnx, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = make_clip(tmp_path / "clip.mp4", n=4, size=(64, 48), audio=False)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    with av.open(str(src)) as c:
+        Image.fromarray(next(iter(c.decode(video=0))).to_ndarray(format="rgb24")).save(frames / "f0.png")
+    said: list[str] = []
+    ct.convert(src, tmp_path / "out.mp4", model=tiny_onnx, on_start=said.append)
+    ct.convert(frames, tmp_path / "out", model=tiny_onnx, on_start=said.append)
+    assert "not checked" not in said[0]
+    assert said[0].split(" -> ")[1].split(",")[0] == said[1].split(" -> ")[1].split(",")[0]
 
 
 def test_variable_frame_rate_rotation_and_odd_sizes_are_kept(tiny_onnx, tmp_path):

@@ -17,13 +17,15 @@ from cyclegan_tool.runtime.plan import BACKENDS, PRECISIONS
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--iters", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
-def bench(model, backend, device, precision, sizes, batch, iters, warmup) -> None:
+@click.option("--ways", is_flag=True, help="Time every way --backend auto may take here, in the order it tries "
+              "them (the first within its fidelity bar runs).")
+def bench(model, backend, device, precision, sizes, batch, iters, warmup, ways) -> None:
     """Measure inference images/s (median of --iters batches after --warmup; no file I/O)."""
     from cyclegan_tool.api import bench as run_bench
 
     shapes = [_parse_size(text) for text in sizes]
     for line in run_bench(model, backend=backend, device=device, precision=precision, sizes=shapes, batch=batch,
-                          iters=iters, warmup=warmup):
+                          iters=iters, warmup=warmup, ways=ways):
         click.echo(line)
 
 

@@ -1,13 +1,13 @@
 """Model forms derived for the CPU runtimes and kept in the user cache (`cache.FileCache`
-"onnx"): a checkpoint's generator exported to FP32 ONNX, an FP32 graph's Winograd form
-(export/winograd.py), and a checkpoint's int8 form calibrated on images of a run.
+"onnx"): a checkpoint's generator exported to FP32 ONNX, and an FP32 graph's Winograd form
+(export/winograd.py). (An int8 form needs calibration images of the model's input domain: it
+comes with a shipped model or from `export --int8`, never from a run.)
 
 Each is named by `cache.key` over the content digest of every file it is made from, what
 selects the generator in it (direction, architecture override, norm statistics), the versions
 of the libraries that make it and the form's own version; the cache verifies it on every use
 and makes it again when it is missing or damaged. `--backend auto` (cyclegan_tool/runner.py)
-measures them like any candidate and keeps one only within its fidelity bar; files written by
-`export` stay the direct graph.
+runs one only within its fidelity bar; files written by `export` stay the direct graph.
 """
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from pathlib import Path
 
 from cyclegan_tool.cache import FileCache, key
 
-# Forms kept, least recently used removed first: 2 GiB holds those of ~15 ResNet-9 ngf64
-# checkpoints (45 MB exported, 80 MB Winograd form, 12 MB int8 form each).
+# Forms kept, least recently used removed first: 2 GiB holds those of ~16 ResNet-9 ngf64
+# checkpoints (45 MB exported, 80 MB Winograd form each).
 FORMS = FileCache("onnx", 2 << 30)
 EXPORT_VERSION = 2  # of the exported form (2: min_side in the metadata, anti-aliased layers)
-INT8_VERSION = 1
-# Making a checkpoint's int8 form (calibration, fidelity check, measuring it) costs ~4 s for the
-# shipped horse2zebra weights and ~9 s for ResNet-9 ngf64 on 2 cores, and saves 19-100 ms per
-# converted image: a first run of 192 horse2zebra images took the same time with it as without
-# it (docs/BENCHMARKS.md); larger generators gain from fewer images.
-INT8_MIN_IMAGES = 200
-INT8_CALIBRATION_IMAGES = 8  # export/int8.py's minimum
 
 
 def _versions() -> str:
@@ -51,11 +44,7 @@ def winograd_key(graph_id: str) -> str:
     return key("winograd", graph_id, FORM_VERSION, _versions())
 
 
-def int8_key(source: str) -> str:
-    return key("int8", source, INT8_VERSION, _versions())
-
-
-SUFFIX = {"exported": ".onnx", "winograd": ".winograd.onnx", "int8": ".int8.onnx"}
+SUFFIX = {"exported": ".onnx", "winograd": ".winograd.onnx"}
 
 
 def find(kind: str, name: str) -> Path | None:
@@ -96,37 +85,3 @@ def winograd(graph_id: str, graph) -> Path:
         save_model(model, tmp, full_check=False)  # tests/test_winograd.py proves the rewrite
 
     return FORMS.get_or_make(winograd_key(graph_id), SUFFIX["winograd"], make)
-
-
-def int8(checkpoint: Path, source: str, calibration: list[Path], *, direction: str | None = None, spec=None,
-         norm_stats: str = "auto", min_psnr: float) -> Path:
-    """The int8 form of a checkpoint's generator: the cached one, else calibrated now on
-    `calibration` (images of the run: its input domain), recorded in its metadata, and written
-    only within `min_psnr` dB of the FP32 graph on them (export/int8.py)."""
-    def make(tmp: Path) -> None:
-        from cyclegan_tool import checkpoints
-        from cyclegan_tool.export.onnx_export import export_onnx
-
-        loaded = checkpoints.load_generator(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
-        export_onnx(loaded, tmp, check=False, int8_calibration=list(calibration), calib_count=len(calibration),
-                    int8_min_psnr=min_psnr)
-
-    return FORMS.get_or_make(int8_key(source), SUFFIX["int8"], make)
-
-
-def calibration_pick(files: list[Path]) -> list[Path]:
-    """INT8_CALIBRATION_IMAGES of a run's `files`, spread over them after the first three (the
-    measuring sample comes from those, so the fidelity bar is checked on an image the
-    calibration did not see)."""
-    from cyclegan_tool.imageio import spread
-
-    return spread(files[3:], INT8_CALIBRATION_IMAGES)
-
-
-def describe_int8(path: Path) -> str:
-    """What an int8 form says about its calibration, for the reason line."""
-    from cyclegan_tool.onnx_metadata import read_metadata_file
-
-    cal = read_metadata_file(path).get("calibration", {})
-    return (f"int8 form calibrated on {cal.get('images', '?')} images of {cal.get('folder', '?')} "
-            f"({cal.get('psnr_db_vs_fp32', '?')} dB from FP32 on them)")

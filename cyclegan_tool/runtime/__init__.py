@@ -1,8 +1,8 @@
 """Inference: backends (TensorRT, ONNX Runtime, OpenVINO, PyTorch) behind one interface, the
-planner that decides which runs (plan.py), the measurements it decides by (autotune.py), and
+planner that decides which runs (plan.py), the fidelity check it decides by (fidelity_check.py), and
 the folder pipeline that `convert` and the GUI share.
 
-    backend, why = cyclegan_tool.runner.open_backend(resolved)     # plan, forms, measurements
+    backend, why = cyclegan_tool.runner.open_backend(resolved)     # plan, forms, fidelity check
     with backend:
         for event in run_convert(plan_jobs("in", "out", opts), backend, opts):
             ...

@@ -1,11 +1,11 @@
 """OpenVINO backend for exported `.onnx` models on the CPU (`pip install ".[openvino]"`).
 
 It reads the same ONNX file and metadata as ONNX Runtime. It computes at the graph's precision
-unless asked for bf16 (`compute="bf16"`, which `--backend auto` picks where it measured faster
-within its fidelity bar): OpenVINO's CPU plugin would otherwise choose bf16 by itself on CPUs
-that have it, so the precision is always set explicitly (`INFERENCE_PRECISION_HINT`).
-The compiled forms (one for any input shape, one per recurring shape) and their blobs in the
-user cache, which let later runs skip reading and compiling the graph, are `ov_compiled.py`'s.
+unless asked for bf16 (`compute="bf16"`, which `--backend auto` takes where the CPU computes
+bf16 natively and the output stays within its fidelity bar): OpenVINO's CPU plugin would
+otherwise choose bf16 by itself on CPUs that have it, so the precision is always set explicitly
+(`INFERENCE_PRECISION_HINT`). The compiled form (one, for any input shape) and its blob in the
+user cache, which lets later runs skip reading and compiling the graph, are `ov_compiled.py`'s.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class OpenVINOBackend(Backend):
                   "f16" if precision == "fp16" else "f32"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
-        # Compiled (or imported from the cache) on first use, for the shapes the run brings; a
-        # model OpenVINO cannot read is refused now, once, not at every file.
+        # Compiled (or imported from the cache) on first use, for any shape; a model OpenVINO
+        # cannot read is refused now, once, not at every file.
         self.forms = CompiledForms(self.path, config)
         if not self.forms.cached():
             try:
@@ -84,7 +84,7 @@ class OpenVINOBackend(Backend):
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         feed = np.ascontiguousarray(x.astype(self.np_dtype, copy=False))
-        out = self.forms.request(tuple(feed.shape)).infer({0: feed})[0]
+        out = self.forms.request().infer({0: feed})[0]
         return np.array(out, dtype=np.float32)
 
     def _close(self) -> None:

@@ -1,10 +1,11 @@
 """The one planner: what a run's request means on this machine.
 
 `make_plan(request, facts)` is a pure function. It turns what the user asked (the model file's
-kind and precision, `--backend`, `--precision`, `--device`, whether an int8 form exists or may
-be made) and what the machine has (`facts.Facts`) into a frozen `Plan`: the device, the
+kind and precision, `--backend`, `--precision`, `--device`, whether the model comes with a
+calibrated int8 form) and what the machine has (`facts.Facts`) into a frozen `Plan`: the device, the
 reference way to run the model and, where `--backend auto` leaves a choice on a CPU, the
-candidates to measure (runtime/autotune.py measures; `choose` picks). Every combination is
+candidates in the order they are tried (`_cpu_ways`): the first whose fidelity holds runs
+(runtime/fidelity_check.py measures fidelity; `choose` picks). Every combination is
 either honoured or refused with a one-line ConfigError; nothing falls back in silence
 (tests/test_plan.py walks the whole table).
 
@@ -53,7 +54,7 @@ class Request:
     backend: str = "auto"
     precision: str = "auto"
     device: str = "auto"
-    int8_form: bool = False  # a calibrated int8 form exists (shipped) or this run may make one
+    int8_form: bool = False  # the model comes with a calibrated int8 form (a shipped model's)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,18 +170,41 @@ def _onnx(req: Request, facts: Facts) -> Plan:
     if graph != "fp32":  # a user's fp16 or int8 graph: its own precision on either runtime
         found = [own] + ([Option("model", "openvino", graph)] if ov else [])
         return Plan(device="cpu", reference=own, candidates=tuple(found), reason=f"{graph} ONNX model on cpu")
-    found = []
-    if req.precision in ("auto", "fp32"):
-        found += [own] + ([Option("model", "openvino", "fp32"), Option("winograd", "openvino", "fp32")] if ov else [])
-    if req.precision in ("auto", "bf16") and ov and facts.native_bf16:
-        found += [Option("model", "openvino", "bf16"), Option("winograd", "openvino", "bf16")]
-    if req.precision == "auto" and req.int8_form:
-        found += [Option("int8", "onnxruntime", "int8")] + ([Option("int8", "openvino", "int8")] if ov else [])
-        if ov and facts.native_bf16:
-            found.append(Option("int8", "openvino", "int8-bf16"))
     what = {"auto": "ONNX model on cpu", "fp32": "ONNX model on cpu, fp32 arithmetic",
             "bf16": "ONNX model on cpu, bf16 arithmetic"}[req.precision]
-    return Plan(device="cpu", reference=own, candidates=tuple(found), reason=what)
+    return Plan(device="cpu", reference=own, candidates=_cpu_ways("model", own, req, facts), reason=what)
+
+
+def _cpu_ways(form: str, reference: Option, req: Request, facts: Facts) -> tuple[Option, ...]:
+    """The ways `--backend auto` may run an FP32 model on this CPU, in the order it tries them:
+    fastest first as measured on CPUs (docs/BENCHMARKS.md, bench/convert_bench.py), the exact
+    reference last. The first whose output stays within the fidelity bar of the reference's on
+    the run's first image runs (runner.py); so the choice is a function of the model, the request
+    and the CPU's features, never of timings or of what a cache holds. `form` is the FP32 graph's:
+    "model" (an ONNX file) or "onnx" (a checkpoint's export)."""
+    ov = bool(facts.openvino)
+    bf16 = req.precision in ("auto", "bf16") and facts.native_bf16
+    fp32 = req.precision in ("auto", "fp32")
+    int8 = req.precision == "auto" and req.int8_form
+    checkpoint = reference.runtime == "pytorch"
+    ways: list[Option] = []
+    if int8 and ov and facts.native_int8 and facts.native_bf16:
+        ways.append(Option("int8", "openvino", "int8-bf16"))
+    if bf16 and ov:
+        ways += [Option("winograd", "openvino", "bf16"), Option(form, "openvino", "bf16")]
+    if int8 and facts.native_int8:
+        ways.append(Option("int8", "openvino", "int8") if ov else Option("int8", "onnxruntime", "int8"))
+    if fp32 and ov:
+        ways.append(Option("winograd", "openvino", "fp32"))
+    if checkpoint and (bf16 or (req.precision == "bf16" and not facts.native_bf16)):
+        ways.append(Option("model", "pytorch", "bf16"))  # asked for where emulated: honoured, and said
+    if fp32 and ov:
+        ways.append(Option(form, "openvino", "fp32"))
+    if int8 and not facts.native_int8:  # without int8 dot products the float forms come first
+        ways.append(Option("int8", "openvino", "int8") if ov else Option("int8", "onnxruntime", "int8"))
+    if fp32:
+        ways.append(reference)
+    return tuple(ways)
 
 
 def _need_bf16(facts: Facts) -> None:
@@ -226,43 +250,22 @@ def _checkpoint(req: Request, facts: Facts) -> Plan:
         compute = "bf16" if req.precision == "bf16" else "fp32"
         return Plan(device="cpu", reference=exact, candidates=(Option("onnx", "openvino", compute),),
                     reason=f"PyTorch weights exported to ONNX -> openvino computing in {compute} on cpu (asked for)")
-    found = []
-    if req.precision in ("auto", "fp32"):
-        found += [exact, Option("onnx", "onnxruntime", "fp32")]
-        if ov:
-            found += [Option("onnx", "openvino", "fp32"), Option("winograd", "openvino", "fp32")]
-    if req.precision in ("auto", "bf16"):
-        if req.precision == "bf16" and not facts.native_bf16:
-            found.append(Option("model", "pytorch", "bf16"))  # asked for: honoured, and said to be emulated
-        elif facts.native_bf16:
-            found.append(Option("model", "pytorch", "bf16"))
-            if ov:
-                found += [Option("onnx", "openvino", "bf16"), Option("winograd", "openvino", "bf16")]
-    if req.precision == "auto" and req.int8_form:
-        found += [Option("int8", "onnxruntime", "int8")] + ([Option("int8", "openvino", "int8")] if ov else [])
-        if ov and facts.native_bf16:
-            found.append(Option("int8", "openvino", "int8-bf16"))
     note = " (this CPU emulates bf16: slower than fp32)" if req.precision == "bf16" and not facts.native_bf16 else ""
     what = {"auto": "PyTorch weights on cpu", "fp32": "PyTorch weights on cpu, fp32 arithmetic",
             "bf16": "PyTorch weights on cpu, bf16 arithmetic"}[req.precision]
-    return Plan(device="cpu", reference=exact, candidates=tuple(found), reason=what + note)
+    return Plan(device="cpu", reference=exact, candidates=_cpu_ways("onnx", exact, req, facts), reason=what + note)
 
 
-def choose(plan: Plan, ms: dict[str, float], psnr: dict[str, float], min_psnr: float,
-           prefer_within: float = 0.05) -> Option | None:
-    """The candidate to run, from measured milliseconds per image and PSNR against the reference:
-    the fastest within `min_psnr`; a closer one (higher PSNR) within `prefer_within` of its time
-    wins instead, so that noise between near-equal runtimes does not flip the numbers a model
-    gives. None while a candidate that could still win lacks its figures (measure those)."""
-    timed = [c for c in plan.candidates if c.key in ms]
-    if len(timed) < len(plan.candidates):
-        return None
-    order = sorted(timed, key=lambda c: ms[c.key])
-    for c in order:
+def choose(plan: Plan, psnr: dict[str, float], min_psnr: float) -> Option | None:
+    """The candidate to run: the first, in the plan's order, whose output is within `min_psnr`
+    (PSNR against the reference's, on the run's first image); the reference passes by definition.
+    None while the first that could still be chosen lacks its figure (measure it). Where none
+    passes, the reference if it is a candidate, else the first (a precision asked for)."""
+    for c in plan.candidates:
+        if c == plan.reference:
+            return c
         if c.key not in psnr:
-            return None  # its fidelity decides: measure it
+            return None
         if psnr[c.key] >= min_psnr:
-            close = [o for o in order if o.key in psnr and psnr[o.key] > psnr[c.key] and psnr[o.key] >= min_psnr
-                     and ms[o.key] <= ms[c.key] * (1 + prefer_within)]
-            return max(close, key=lambda o: psnr[o.key]) if close else c
-    return plan.reference if plan.reference in plan.candidates else order[0]
+            return c
+    return plan.reference if plan.reference in plan.candidates else plan.candidates[0]

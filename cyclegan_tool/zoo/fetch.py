@@ -88,8 +88,9 @@ def fetch(url: str, dest: Path, *, what: str, check: Callable[[Path], None] | No
     import urllib.request
 
     if offline():
-        raise FetchError(f"{what}: not downloaded from {url}: offline (--offline or CYCLEGAN_TOOL_OFFLINE); copy "
-                         f"the file to {dest} or add it with `cyclegan-tool models add`")
+        raise FetchError(f"{what}: not downloaded from {url}: offline (--offline or CYCLEGAN_TOOL_OFFLINE); fetch "
+                         "it from a copy of your own with a file:// URL in CYCLEGAN_TOOL_MODEL_URL or "
+                         "CYCLEGAN_TOOL_DATASET_URL (docs/MODELS.md)")
     part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
