@@ -82,6 +82,22 @@ def shipped_as_pth(model: str, path: Path) -> Path:
     return path
 
 
+def bench_weights(kind: str, path: Path) -> str:
+    """Write the generator a bench runs to `path` as a reference-layout `.pth`: "horse2zebra" (the
+    shipped weights) or "random" (a reference ResNet-9 ngf 64, seeded); returns its description."""
+    from cyclegan_tool import checkpoints
+    from cyclegan_tool.models import GeneratorSpec, build_generator, init_weights
+
+    if kind == "horse2zebra":
+        shipped_as_pth("horse2zebra", path)
+    else:
+        torch.manual_seed(0)
+        torch.save(init_weights(build_generator(GeneratorSpec())).state_dict(), path)
+    spec = checkpoints.load_generator(path).spec
+    return f"{spec.name} ngf {spec.ngf}, " + ("the shipped horse2zebra weights" if kind == "horse2zebra"
+                                               else "random weights")
+
+
 def psnr_folders(a: Path, b: Path) -> float:
     """Mean PSNR (dB, capped at 99) between same-named PNGs of two folders."""
     import numpy as np

@@ -3,9 +3,10 @@
 Whole processes, timed from launch to exit (interpreter start, imports, model load, decode,
 encode): `cyclegan-tool convert --checkpoint latest_net_G.pth IN OUT --format png` against
 the reference-style loop (`bench/reference_loop.py`, one image at a time in PyTorch FP32) on
-the same weights (the shipped horse2zebra generator saved as a reference ResNet-9 `.pth`).
+the same weights: a reference ResNet-9 ngf 64 `.pth` (random weights: speed does not depend on
+them), or with `--weights horse2zebra` the shipped generator saved as a `.pth`.
 For each folder size the tool runs twice: first run (an empty cache: export, forms and the
-runtime measurement are all paid inside the run) and warm run (the cache of an earlier run).
+fidelity check are all paid inside the run) and warm run (the cache of an earlier run).
 The variants alternate within each repeat, so load from other processes hits all alike.
 """
 
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import command_line, machine, psnr_folders, shipped_as_pth, write_results
+from common import bench_weights, command_line, machine, psnr_folders, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,7 +56,8 @@ def run(args) -> None:
     if len(pool) < max(counts):
         raise SystemExit(f"{len(pool)} images in {data} and its sibling trainA; --counts asks for {max(counts)}")
     work = Path(tempfile.mkdtemp(prefix="convert_user_"))
-    weights = shipped_as_pth("horse2zebra", work / "latest_net_G.pth")
+    weights = work / "latest_net_G.pth"
+    arch = bench_weights(args.weights, weights)
     folders = {}
     for n in counts:
         folders[n] = work / f"in_{n}"
@@ -101,14 +103,14 @@ def run(args) -> None:
                      "psnr_first_vs_reference": psnr_folders(work / f"out_{n}_first_0",
                                                              work / f"out_{n}_reference_0")})
     shutil.rmtree(work)
-    lines = ["## The default install, as a user runs it (cpu, whole processes)", "",
+    lines = [f"## The default install, as a user runs it (cpu, whole processes; {arch})", "",
              f"Machine: {machine()}  ", f"Command: `{command_line()}`  ",
              "Installed as the README's first command installs (OpenVINO included). Wall time of whole processes, "
              "launch to exit: `cyclegan-tool convert --checkpoint latest_net_G.pth IN OUT --format png` against "
              "`python bench/reference_loop.py` (the reference test.py's way: PyTorch FP32, one image at a time) "
-             "on the same weights, the shipped horse2zebra generator saved as a reference ResNet-9 ngf 64 `.pth`. "
+             f"on the same weights: a reference-layout `.pth` of {arch}. "
              "Images: horse2zebra testA, then trainA for the 400 (256x256 JPEGs). *First run*: an empty cache "
-             "(ONNX export, forms and the runtime measurement inside the run). *Warm run*: the cache of an "
+             "(ONNX export, forms and the fidelity check inside the run). *Warm run*: the cache of an "
              f"earlier run. Median of {args.repeat} runs, the variants alternating. PSNR compares the tool's PNGs "
              "with the reference loop's (which truncates where the tool rounds).", "",
              "| images | reference loop (s) | first run (s) | first vs. reference | warm run (s) | "
@@ -121,6 +123,7 @@ def run(args) -> None:
     lines += ["", f"`cyclegan-tool convert --model horse2zebra one.jpg out/` (warm): "
               f"{statistics.median(named):.2f} s wall (median of {len(named)}); "
               f"`python -X importtime` shows torch imported: {'yes' if imports_torch else 'no'}."]
-    write_results("convert_user_cpu", {"machine": machine(), "command": command_line(), "rows": rows,
+    section = "convert_user_cpu" + ("_horse2zebra" if args.weights == "horse2zebra" else "")
+    write_results(section, {"machine": machine(), "command": command_line(), "rows": rows,
                                        "named_one_image_s": named, "torch_imported": imports_torch},
                   "\n".join(lines))

@@ -1,13 +1,14 @@
 """KID and FID of the fast conversion paths against the FP32 path, on horse2zebra.
 
-The 50 first testA images go through a model (default: the shipped horse2zebra) once per
-path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: the first of the
+The first 50 testA images (or `--source`, scored against `--real`) go through a model
+(default: the shipped horse2zebra) once per path: ONNX Runtime FP32 (the reference), the defaults (`--backend auto`: the first of the
 plan's ways within 35 dB, the model's int8 form included), `--precision fp32`, the weights as a
 reference `.pth`, and OpenVINO FP32 and the Winograd form where OpenVINO is installed; each output
 folder is scored against testB (docs/QUALITY.md protocol). The issue's bar: KID within 5% of
 the FP32 path's.
 
     python bench/fidelity_kid.py [--model horse2zebra] [--data ../shared/data]
+    python bench/fidelity_kid.py --source valA/ --real valB/ --limit 100   # a validation split
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="horse2zebra")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--source", type=Path, help="the images to translate (default: DATA/horse2zebra/testA)")
+    ap.add_argument("--real", type=Path, help="the real images to score against (default: DATA/horse2zebra/testB)")
+    ap.add_argument("--limit", type=int, default=50, help="the first N source images")
     args = ap.parse_args()
-    test_a, test_b = args.data / "horse2zebra" / "testA", args.data / "horse2zebra" / "testB"
+    test_a = args.source or args.data / "horse2zebra" / "testA"
+    test_b = args.real or args.data / "horse2zebra" / "testB"
     work = Path(tempfile.mkdtemp(prefix="fidelity_kid_"))
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # a fresh fidelity check
     src = work / "in"
     src.mkdir()
-    for f in sorted(test_a.glob("*.jpg"))[:50]:
+    for f in sorted(test_a.glob("*.jpg"))[: args.limit]:
         shutil.copy(f, src / f.name)
     paths = [("ONNX Runtime FP32 (reference)", dict(backend="onnxruntime")), ("defaults (--backend auto)", {}),
              ("--precision fp32 (auto among FP32 runtimes)", dict(precision="fp32"))]
@@ -62,12 +67,15 @@ def main() -> None:
         r = ct.evaluate(fake=work / f"out{i}", real=test_b)
         rows.append({"path": label, "kid": r.kid, "fid": r.fid, "backend": said[0]})
         print(f"{label:32s} KID {r.kid:.5f}  FID {r.fid:.2f}", flush=True)
+    count = len(list(src.iterdir()))
     shutil.rmtree(work)
     ref = rows[0]["kid"]
     lines = ["## Fidelity of the conversion paths (KID, cpu)", "", f"Machine: {machine()}  ",
              f"Command: `{command_line()}`  ",
-             f"Model `{args.model}` on the first 50 horse2zebra testA images, each path's PNGs scored against "
-             "testB (docs/QUALITY.md protocol).", "",
+             f"Model `{args.model}` on the first {count} images of `{test_a.name}`, each path's "
+             f"PNGs scored against `{test_b.name}` (docs/QUALITY.md protocol; {test_b})."
+             " This compares ways of running one model, so any image set serves; the figures are not the model's "
+             "reported quality.", "",
              "| path | KID | vs. FP32 | FID | what ran |", "|---|---:|---:|---:|---|"]
     for r in rows:
         ran = r["backend"].split(": ", 1)[-1].replace("|", "/")

@@ -6,10 +6,11 @@
    from the ONNX metadata, the engine sidecar, or the checkpoint (whose facts are remembered
    by content digest, so a later run of it reads them without torch).
 2. The plan (runtime/plan.py): device, reference and candidates, or a refusal.
-3. Where a choice is left, the figures (runtime/fidelity_check.py): timings of the architecture on
-   this machine and fidelity of this model, measured now for what is missing on the run's first
-   image where the run is large enough to win that back (else the estimated fastest, its
-   fidelity checked); `plan.choose` picks.
+3. Where a choice is left, the fidelity figures (runtime/fidelity_check.py): each way's PSNR
+   against the exact way's output for this model, checked once on the run's first image and
+   remembered by the model's content digest; `plan.choose` takes the first way in the plan's
+   order within the bar. Nothing is timed: the choice depends on the model, the request and
+   the CPU's features only.
 4. The chosen way's form (export/forms.py: exported ONNX, Winograd form, int8 form), made once
    into the cache, and its backend.
 

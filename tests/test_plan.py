@@ -107,6 +107,8 @@ def test_candidates_come_fastest_first_with_the_reference_last():
         "winograd-openvino-bf16", "onnx-openvino-bf16", "winograd-openvino-fp32", "pytorch-bf16",
         "onnx-openvino-fp32", "pytorch-fp32"]
     assert checkpoint.candidates[-1] == checkpoint.reference
+    users_int8 = make_plan(Request(kind="onnx", graph_precision="int8"), fast_int8)
+    assert [o.key for o in users_int8.candidates] == ["openvino-int8-bf16", "openvino-int8", "onnxruntime-int8"]
 
 
 def test_choose_takes_the_first_within_the_bar():

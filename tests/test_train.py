@@ -97,7 +97,7 @@ class _Killed(Exception):
     pass
 
 
-def test_sigterm_stops_between_steps_and_saves_then_resume_is_bit_exact(dataroot, tmp_path, monkeypatch):
+def _sigterm_case(dataroot: Path, tmp_path: Path) -> None:
     def killed(*_):  # stands in for SIGTERM's default action (the process dies, nothing saved)
         raise _Killed
 
@@ -112,6 +112,16 @@ def test_sigterm_stops_between_steps_and_saves_then_resume_is_bit_exact(dataroot
     assert checkpoints.read(tmp_path / "cut" / "run" / "latest.pt")["batches_done"] == 1
     cut = train(tiny_config(dataroot, tmp_path / "cut", batch_size=2), resume=True)
     _assert_identical(_weights(full / "latest.pt"), _weights(cut / "latest.pt"))
+
+
+def test_sigterm_stops_between_steps_and_saves_then_resume_is_bit_exact(dataroot, tmp_path):
+    # In a fresh interpreter, as a training process is: in the whole suite's process, where earlier
+    # tests have loaded OpenVINO, Qt, PyAV and TensorRT for RTX, the signal crashed the process.
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from pathlib import Path; "
+            f"import test_train; test_train._sigterm_case(Path({str(dataroot)!r}), Path({str(tmp_path)!r}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
 
 def test_existing_run_needs_resume(dataroot, tmp_path):

@@ -72,6 +72,6 @@ def save_model(model, path: str | os.PathLike, *, full_check: bool = True) -> Pa
 
     from cyclegan_tool.fileio import atomic_write
 
-    onnx.checker.check_model(model, full_check=full_check)
     data = model.SerializeToString()
+    onnx.checker.check_model(data, full_check=full_check)  # the bytes: a model is serialized once, not twice
     return atomic_write(path, lambda f: f.write(data))

@@ -22,7 +22,7 @@ layer, 3 outputs): runtimes block output channels by 8 or 16, so 3 of them waste
 block. A k-by-1 convolution with 3k outputs (one per output channel and column offset j)
 followed by k shifted slices summed computes the same thing with the blocks filled: 167 against
 173 ms per image for ResNet-9 ngf64 in bf16. `--backend auto`
-measures this form beside the direct one and keeps it only within its fidelity bar; exported
+tries this form before the direct one and runs it only within its fidelity bar; exported
 files (`export`) stay the direct graph.
 """
 

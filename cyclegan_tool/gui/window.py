@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
         self.failures.clear()
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(0)
-        self.status.setText(f"0 / {total}  preparing the model (a first run on this machine measures the runtimes)")
+        self.status.setText(f"0 / {total}  preparing the model (a model's first run checks its fast ways against the exact one)")
         self.summary = None
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)

@@ -27,8 +27,8 @@ class ConvertOptions:
                           "or the native size)", PREPROCESS)
     load_size: int = opt(256, "the width --preprocess scale_width scales to")
     crop_size: int = opt(256, "the least height --preprocess scale_width gives")
-    tile: int | None = opt(None, "translate in tiles of this many pixels (huge images, engine limits)")
-    tile_overlap: int = opt(32, "pixels of overlap blended between tiles")
+    tile: int | None = opt(None, "images with a side over this many pixels run band by band (exact, bounded memory); an engine translates them in tiles of this size")
+    tile_overlap: int = opt(32, "pixels of overlap blended between an engine's tiles")
     batch_size: int = opt(0, "images per inference batch (of equal padded size); 0: 1 on a CPU, where "
                           "batching measured slower, 8 on a GPU")
     skip_existing: bool = opt(False, "leave outputs that already exist (resume an interrupted run)")

@@ -41,7 +41,7 @@ class Option:
 
     @property
     def key(self) -> str:
-        """The name measurements and reason lines use: "openvino-bf16", "winograd-openvino-bf16", ..."""
+        """The name fidelity records and reason lines use: "openvino-bf16", "winograd-openvino-bf16", ..."""
         prefix = "" if self.form == "model" else f"{self.form}-"
         compute = self.compute.removeprefix("int8-") if self.form == "int8" else self.compute
         return f"{prefix}{self.runtime}-{compute}"
@@ -61,7 +61,7 @@ class Request:
 class Plan:
     device: str  # "cpu" or "cuda:N"
     reference: Option  # the exact way: what candidates are compared with and what runs without a choice
-    candidates: tuple[Option, ...]  # to measure where several (the reference among them when it may win)
+    candidates: tuple[Option, ...]  # in the order they are tried (the reference among them when it may run)
     reason: str  # why, for the start line
 
     @property
@@ -166,8 +166,12 @@ def _onnx(req: Request, facts: Facts) -> Plan:
         option = Option("model", "openvino", compute if graph != "int8" else "int8")
         return Plan(device="cpu", reference=own, candidates=(option,),
                     reason=f"ONNX model -> openvino computing in {compute} on cpu (asked for)")
-    # --backend auto on a CPU: what may run, measured.
-    if graph != "fp32":  # a user's fp16 or int8 graph: its own precision on either runtime
+    # --backend auto on a CPU: the ways that may run, in the order they are tried.
+    if graph == "int8":  # a user's int8 graph: OpenVINO first (its float parts in bf16 where native), as measured
+        found = [Option("model", "openvino", "int8-bf16")] if ov and facts.native_int8 and facts.native_bf16 else []
+        found += [Option("model", "openvino", "int8")] if ov else []
+        return Plan(device="cpu", reference=own, candidates=(*found, own), reason="int8 ONNX model on cpu")
+    if graph != "fp32":  # a user's fp16 graph: its own precision on either runtime
         found = [own] + ([Option("model", "openvino", graph)] if ov else [])
         return Plan(device="cpu", reference=own, candidates=tuple(found), reason=f"{graph} ONNX model on cpu")
     what = {"auto": "ONNX model on cpu", "fp32": "ONNX model on cpu, fp32 arithmetic",
@@ -259,7 +263,7 @@ def _checkpoint(req: Request, facts: Facts) -> Plan:
 def choose(plan: Plan, psnr: dict[str, float], min_psnr: float) -> Option | None:
     """The candidate to run: the first, in the plan's order, whose output is within `min_psnr`
     (PSNR against the reference's, on the run's first image); the reference passes by definition.
-    None while the first that could still be chosen lacks its figure (measure it). Where none
+    None while the first that could still be chosen lacks its figure (check it). Where none
     passes, the reference if it is a candidate, else the first (a precision asked for)."""
     for c in plan.candidates:
         if c == plan.reference:
