@@ -151,6 +151,17 @@ def planned(path: Path, request: Request, machine) -> Plan:
         raise ConfigError(f"{path.name}: {e}") from None
 
 
+def _forms_and_plan(path: Path, facts: ModelFacts, resolved, machine, *, backend: str = "auto",
+                    precision: str = "auto", device: str = "auto", direction: str | None = None,
+                    spec: GeneratorSpec | None = None, norm_stats: str = "auto") -> tuple[Forms, Plan]:
+    """The model's forms and the plan for the request on `machine` (what runs, checks or times it)."""
+    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=direction, spec=spec,
+                  norm_stats=norm_stats)
+    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
+                                 precision=precision, device=device, int8_form=forms.has_int8()), machine)
+    return forms, plan
+
+
 def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", device: str = "auto",
                  direction: str | None = None, spec: GeneratorSpec | None = None, norm_stats: str = "auto",
                  jobs: list | None = None, opts=None) -> tuple[Backend, str]:
@@ -167,10 +178,8 @@ def open_backend(resolved, *, backend: str = "auto", precision: str = "auto", de
     facts = describe(path, direction=direction, spec=spec, norm_stats=norm_stats)
     if facts.kind != "checkpoint" and direction and direction != facts.direction:
         raise ConfigError(f"{path.name} translates {facts.direction} only; --direction {direction} does not apply")
-    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=direction, spec=spec,
-                  norm_stats=norm_stats)
-    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
-                                 precision=precision, device=device, int8_form=forms.has_int8()), machine)
+    forms, plan = _forms_and_plan(path, facts, resolved, machine, backend=backend, precision=precision,
+                                  device=device, direction=direction, spec=spec, norm_stats=norm_stats)
     model_args = dict(direction=direction, spec=spec, norm_stats=norm_stats)
     hint = "" if machine.openvino or plan.device != "cpu" or backend != "auto" else \
         "; OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)"
@@ -237,9 +246,7 @@ def each_way(resolved, *, precision: str = "auto", device: str = "auto") -> tupl
 
     path = Path(resolved.path)
     facts = describe(path)
-    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=None, spec=None, norm_stats="auto")
-    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, precision=precision,
-                                 device=device, int8_form=forms.has_int8()), gather(facts.kind))
+    forms, plan = _forms_and_plan(path, facts, resolved, gather(facts.kind), precision=precision, device=device)
     return plan, [(c, backend_for(c, forms.file(c), plan.device)) for c in plan.candidates]
 
 
@@ -253,10 +260,8 @@ def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", d
 
     path = Path(resolved.path)
     facts = describe(path, direction=direction)
-    forms = Forms(path, facts, int8=getattr(resolved, "int8", None), direction=direction, spec=None,
-                  norm_stats="auto")
-    plan = planned(path, Request(kind=facts.kind, graph_precision=facts.precision, backend=backend,
-                                 precision=precision, device=device, int8_form=forms.has_int8()), gather(facts.kind))
+    _, plan = _forms_and_plan(path, facts, resolved, gather(facts.kind), backend=backend, precision=precision,
+                              device=device, direction=direction)
     if len(plan.candidates) == 1:
         return f"{path.name}: {plan.reason}"
     db = fidelity_check.known_fidelity(plan.candidates, facts.digest)
