@@ -319,3 +319,21 @@ def test_without_openvino_the_start_line_says_how_to_get_it(tiny_onnx, tmp_path,
     write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
     assert "OpenVINO, not installed, adds faster CPU forms (`pip install openvino`)" in said
+
+
+def test_a_fidelity_figure_from_another_cpu_decides_nothing_here(tmp_path, monkeypatch):
+    """bf16 and int8 ways round differently on different CPUs: a cache shared between machines
+    (a networked home folder) must not carry one machine's figure to another."""
+    from cyclegan_tool import devices
+    from cyclegan_tool.runtime.plan import Option
+
+    way = Option("model", "openvino", "bf16")
+    for family in ("23", "25"):
+        info = tmp_path / f"cpuinfo{family}"
+        info.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: {family}\nmodel\t\t: 1\n"
+                        "flags\t\t: avx512_bf16\n\n")
+    monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "cpuinfo23"))
+    fidelity_check.record_fidelity(way, "digest", 30.0)
+    assert fidelity_check.known_fidelity((way,), "digest") == {way.key: 30.0}
+    monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "cpuinfo25"))
+    assert fidelity_check.known_fidelity((way,), "digest") == {}

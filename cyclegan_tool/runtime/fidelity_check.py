@@ -2,8 +2,8 @@
 to run a model in the order they are tried, fastest first; the first whose output on the run's
 first image is within `MIN_PSNR_DB` of the reference's (the exact way to run the model) runs.
 
-The figure depends on the model's weights only: it is measured once per model (content digest),
-candidate and runtime version, and kept in `measurements.json` in the user cache (each record
+The figure depends on the model's weights and the arithmetic of the way and CPU: it is measured
+once per model (content digest), candidate, runtime version and machine, and kept in `measurements.json` in the user cache (each record
 validated when read, ignored when malformed). A candidate that could not run for a reason
 outside the model (a full disk, memory) is not recorded, so the next run tries it again. Nothing
 here times anything: which way runs never depends on timings or on what the cache holds, only
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cyclegan_tool.cache import JsonCache, key
+from cyclegan_tool.cache import JsonCache, key, machine_id
 from cyclegan_tool.fidelity import psnr
 from cyclegan_tool.runtime.plan import Option, Plan
 
@@ -34,7 +34,9 @@ def runtime_versions(option: Option) -> str:
 
 
 def fidelity_key(option: Option, model_digest: str) -> str:
-    return key("fidelity", model_digest, option.key, runtime_versions(option))
+    """Per model, way, runtime version and machine: bf16 and int8 arithmetic round differently on
+    different CPUs, so a cache shared between machines (a networked home) decides nothing for another."""
+    return key("fidelity", model_digest, option.key, runtime_versions(option), machine_id())
 
 
 def _valid_psnr(record) -> bool:
