@@ -63,6 +63,24 @@ def digest_files(paths: Iterable[str | os.PathLike]) -> str:
     return _digest(tuple(_identity(Path(p)) for p in paths))
 
 
+def entry_digest(path: str | os.PathLike) -> str | None:
+    """`digest_files([path])` without reading the file, for an entry of a `FileCache` in the user
+    cache whose size and modification time still match its record (the rule `FileCache.get`
+    trusts): the SHA-256 the record took when the entry was made. None for any other file."""
+    path = Path(path)
+    try:
+        if user_cache_dir().resolve() not in path.resolve().parents:
+            return None
+        record = json.loads(FileCache._record(path).read_text(encoding="utf-8"))
+        st = path.stat()
+        if not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
+                and st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns")):
+            return None
+    except (OSError, ValueError):
+        return None
+    return hashlib.sha256(record["sha256"].encode()).hexdigest()
+
+
 def key(*parts: object) -> str:
     """A cache key: 32 hex digits of the SHA-256 of `parts` (digests, versions, settings)."""
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]

@@ -14,7 +14,8 @@ import torch.nn as nn
 from cyclegan_tool.errors import CheckpointError, ConfigError
 from cyclegan_tool.fileio import atomic_write, sha256_file
 from cyclegan_tool.models import GeneratorSpec, build_generator
-from cyclegan_tool.models.layout import infer_generator_spec, load_into, strip_prefix
+from cyclegan_tool.layout import infer_generator_spec, load_into, strip_prefix
+from cyclegan_tool.pth_reader import reference_direction
 
 FORMAT = "cyclegan-tool/checkpoint"
 FORMAT_VERSION = 1
@@ -123,21 +124,6 @@ class LoadedGenerator:
     norm_stats: str | None = None  # batch-norm generators: "running" or "batch" (models/norm_stats.py)
 
 
-def _reference_direction(path: Path, direction: str | None) -> str:
-    """A reference generator file's direction, from its name (G_A is a2b, G_B b2a); asking a
-    G_A/G_B file for the other direction is a one-line error naming its sibling."""
-    stem = path.stem
-    own = "a2b" if stem.endswith("net_G_A") else "b2a" if stem.endswith("net_G_B") else None
-    if own is None:
-        return direction or "a2b"
-    if direction and direction != own:
-        sibling = path.with_name(path.name.replace("net_G_A", "net_G_X").replace("net_G_B", "net_G_A")
-                                 .replace("net_G_X", "net_G_B"))
-        raise ConfigError(f"{path} is the reference's {'G_A' if own == 'a2b' else 'G_B'} ({own}); for {direction} give "
-                          f"{sibling.name}{' beside it' if sibling.is_file() else ''}")
-    return own
-
-
 def in_folder(folder: Path, direction: str | None = None) -> Path:
     """The checkpoint a training run's folder stands for: our `latest.pt`, else the reference's
     latest generator for `direction` (`latest_net_G_A.pth` a2b, `latest_net_G_B.pth` b2a), else
@@ -182,7 +168,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
         if not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CheckpointError(f"{path}: neither a cyclegan-tool checkpoint nor a plain state_dict")
         spec = spec or generator_spec_of(path, state)
-        direction = _reference_direction(path, direction)
+        direction = reference_direction(path, direction)
         origin, epoch = "reference", None
     bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
            and not torch.isfinite(v).all()]
@@ -205,7 +191,7 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
 def generator_spec_of(path: Path, state: dict) -> GeneratorSpec:
     """The generator architecture of a plain state_dict; a discriminator's file (the reference
     saves them beside the generators) or any other layout is a one-line error naming `path`."""
-    from cyclegan_tool.models.layout import infer_discriminator_spec
+    from cyclegan_tool.layout import infer_discriminator_spec
 
     try:
         return infer_generator_spec(state)
@@ -243,7 +229,7 @@ def describe(path: str | os.PathLike) -> dict:
             "config": obj.get("config"),
         }
     state = strip_prefix(obj)
-    from cyclegan_tool.models.layout import infer_discriminator_spec
+    from cyclegan_tool.layout import infer_discriminator_spec
 
     try:
         arch, role = infer_generator_spec(state).to_dict(), "generator"

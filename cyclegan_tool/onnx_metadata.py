@@ -13,6 +13,31 @@ from cyclegan_tool.errors import BackendError
 META_PREFIX = "cyclegan_tool."
 
 
+INPUT, OUTPUT = "input", "output"  # every exported graph's I/O names
+
+
+def metadata_of(*, spec, direction: str, precision: str, source: Path, source_sha256: str, origin: str,
+                epoch: int | None, norm_stats: str | None, value_range: tuple[float, float], pad_multiple: int,
+                min_side: int) -> dict:
+    """What every exported artifact says about itself (ONNX metadata_props, engine sidecars)."""
+    from cyclegan_tool import conventions
+
+    return {
+        "format_version": 1,
+        "tool_version": __version__,
+        "generator": spec.to_dict(),
+        "direction": direction,
+        "conventions": conventions.describe(value_range),
+        "pad_multiple": pad_multiple,
+        "min_side": min_side,
+        "precision": precision,
+        "io": {"input": INPUT, "output": OUTPUT, "layout": "NCHW",
+               "dtype": "float16" if precision == "fp16" else "float32"},
+        "source": {"file": Path(source).name, "sha256": source_sha256, "origin": origin, "epoch": epoch},
+        **({"norm_stats": norm_stats} if norm_stats else {}),
+    }
+
+
 def set_metadata(model, meta: dict) -> None:
     """Replace `model.metadata_props` (an onnx ModelProto) with `meta`."""
     del model.metadata_props[:]

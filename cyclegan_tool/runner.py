@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,14 @@ def describe(path: Path, *, direction: str | None = None, spec: GeneratorSpec | 
         return isinstance(r, dict) and isinstance(r.get("spec"), dict) and r.get("direction") in ("a2b", "b2a")
 
     record = MODEL_FACTS.get(record_key, valid)
+    if record is None:  # the reference ResNet layout is read without torch (export/direct.py)
+        from cyclegan_tool.export import direct
+
+        weights = direct.read(path, direction=direction, spec=spec, norm_stats=norm_stats)
+        if weights is not None:
+            record = {"spec": weights.spec.to_dict(), "direction": weights.direction, "pad_multiple": direct.PAD_MULTIPLE,
+                      "min_side": direct.MIN_SIDE, "value_range": list(direct.VALUE_RANGE)}
+            MODEL_FACTS.put(record_key, record)
     if record is None:  # read the checkpoint once (torch); later runs of it need not
         from cyclegan_tool import checkpoints
         from cyclegan_tool.models import min_side, pad_multiple, value_range
@@ -123,6 +132,16 @@ class Forms:
         self.source = facts.digest if facts.kind == "onnx" else forms.source_id(facts.digest, direction, spec,
                                                                                   norm_stats)
 
+    @property
+    def checked(self) -> str:
+        """What a fidelity figure of these forms is kept by: the model's content (its int8 form's
+        too) and the versions of the forms derived from it, so that a changed rewrite or another
+        int8 form is checked again, never assumed."""
+        from cyclegan_tool.export import forms
+        from cyclegan_tool.model_files import digest
+
+        return key(self.facts.digest, forms.versions(), digest(self.int8) if self.int8 is not None else "")
+
     def has_int8(self) -> bool:
         """A calibrated int8 form comes with the model (a shipped model's), never from a cache."""
         return self.int8 is not None
@@ -137,10 +156,10 @@ class Forms:
                 raise BackendError(f"{self.path}: no int8 form")
             return self.int8
         if self.facts.kind == "onnx":
-            graph = lambda: self.path  # noqa: E731
-        else:
-            graph = lambda: forms.exported(self.path, self.source, **self.model_args)  # noqa: E731
-        return graph() if option.form == "onnx" else forms.winograd(self.source, graph)
+            return self.path if option.form == "onnx" else forms.winograd(self.source, lambda: self.path)
+        if option.form == "onnx":
+            return forms.exported(self.path, self.source, **self.model_args)
+        return forms.winograd(self.source, lambda: forms.exported_graph(self.path, self.source, **self.model_args))
 
 
 def planned(path: Path, request: Request, machine) -> Plan:
@@ -203,20 +222,44 @@ def _first_faithful(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, job
     from cyclegan_tool.runtime.select import backend_for
 
     ref, bar = plan.reference, fidelity_check.MIN_PSNR_DB
-    db = fidelity_check.known_fidelity(plan.candidates, facts.digest)
+    db = fidelity_check.known_fidelity(plan.candidates, forms.checked)
     opened: dict[str, Backend] = {}
-    checked_now = False
+    reference: Future | None = None
+    reference_out = None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="reference")
+
+    def run_reference(sample):
+        """(its backend, opened, or None where it ran in a process of its own; its output)."""
+        from cyclegan_tool.runtime import exact_worker
+
+        if ref.runtime == "pytorch" and plan.device == "cpu" and exact_worker.worthwhile():
+            return None, exact_worker.exact_output(path, sample, **model_args)
+        be = backend_for(ref, forms.file(ref), plan.device, **model_args).open()
+        try:
+            return be, be.infer(sample)
+        except BaseException:
+            be.close()
+            raise
+
+    def reference_output():
+        nonlocal reference_out
+        if reference_out is None:
+            be, reference_out = reference.result()
+            if be is not None:
+                opened[ref.key] = be
+        return reference_out
+
     try:
         while (choice := choose(plan, db, bar)) is None:
             c = next(c for c in plan.candidates if c.key not in db)
-            if not checked_now:
+            if reference is None:
                 sample = fidelity_check.sample_from(jobs or [], opts or ConvertOptions(), facts.info(path))()
                 if sample is None:  # nothing checked, nothing recorded
                     first = ref if ref in plan.candidates else plan.candidates[0]
                     return first, None, f"{first.key} (not checked: no image of the run to check the others on)"
-                opened[ref.key] = backend_for(ref, forms.file(ref), plan.device, **model_args).open()
-                reference_out = opened[ref.key].infer(sample)
-                checked_now = True
+                # The exact way runs beside the making and compiling of the first candidate's form
+                # (a checkpoint's in a process of its own: exact_worker.py).
+                reference = pool.submit(run_reference, sample)
             try:
                 be = opened[c.key] = backend_for(c, forms.file(c), plan.device, **model_args).open()
                 out = be.infer(sample)
@@ -227,13 +270,18 @@ def _first_faithful(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, job
             except Exception as e:  # this way cannot run this model: remembered
                 log.info("%s cannot run %s: %s", c.key, path.name, str(e).splitlines()[0] if str(e) else e)
                 db[c.key] = 0.0
-                fidelity_check.record_fidelity(c, facts.digest, 0.0)
+                fidelity_check.record_fidelity(c, forms.checked, 0.0)
                 continue
-            db[c.key] = fidelity_check.fidelity_of(out, reference_out, facts.value_range)
-            fidelity_check.record_fidelity(c, facts.digest, db[c.key])
-        why = fidelity_check.summary(plan, choice, db, bar) + (" (checked now)" if checked_now else "")
+            db[c.key] = fidelity_check.fidelity_of(out, reference_output(), facts.value_range)
+            fidelity_check.record_fidelity(c, forms.checked, db[c.key])
+        if reference is not None:  # (the exact way's failure is the run's, even where no candidate needed it)
+            reference_output()
+        why = fidelity_check.summary(plan, choice, db, bar) + (" (checked now)" if reference is not None else "")
         return choice, opened.pop(choice.key, None), why
     finally:
+        pool.shutdown(wait=True)
+        if reference is not None and reference_out is None and not reference.exception():
+            reference_output()  # an opened backend left by an interrupted check: closed below
         for be in opened.values():
             be.close()
 
@@ -260,11 +308,11 @@ def describe_plan(resolved, *, backend: str = "auto", precision: str = "auto", d
 
     path = Path(resolved.path)
     facts = describe(path, direction=direction)
-    _, plan = _forms_and_plan(path, facts, resolved, gather(facts.kind), backend=backend, precision=precision,
-                              device=device, direction=direction)
+    forms, plan = _forms_and_plan(path, facts, resolved, gather(facts.kind), backend=backend, precision=precision,
+                                  device=device, direction=direction)
     if len(plan.candidates) == 1:
         return f"{path.name}: {plan.reason}"
-    db = fidelity_check.known_fidelity(plan.candidates, facts.digest)
+    db = fidelity_check.known_fidelity(plan.candidates, forms.checked)
     choice = choose(plan, db, fidelity_check.MIN_PSNR_DB)
     if choice is None:
         return (f"{path.name}: {plan.reason} -> the first of {', '.join(c.key for c in plan.candidates)} within "

@@ -15,7 +15,7 @@ from cyclegan_tool import checkpoints
 from cyclegan_tool.errors import CheckpointError
 from cyclegan_tool.fileio import sha256_file
 from cyclegan_tool.models import GeneratorSpec
-from cyclegan_tool.models.layout import infer_generator_spec, strip_prefix
+from cyclegan_tool.layout import infer_generator_spec, strip_prefix
 
 
 def _onnx_weights(path: Path) -> tuple[GeneratorSpec, dict[str, torch.Tensor], dict]:
@@ -77,7 +77,7 @@ def load_onnx_generator(path: Path) -> checkpoints.LoadedGenerator:
     """The generator of an FP32 ONNX file we exported, rebuilt in PyTorch (to export it again,
     e.g. as an int8 graph calibrated on the user's images)."""
     from cyclegan_tool.models import build_generator
-    from cyclegan_tool.models.layout import load_into
+    from cyclegan_tool.layout import load_into
 
     spec, state, meta = _onnx_weights(path)
     net = build_generator(spec)

@@ -4,6 +4,8 @@ ignored, and names that follow content, never paths or times."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 
@@ -78,3 +80,23 @@ def test_digests_follow_content_not_path_or_time(tmp_path):
     a.write_bytes(b"six")  # same size, mtime put back: the change time still moves
     os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert cache.digest_files([a]) != before
+
+
+def test_a_cache_entry_is_named_by_its_record_until_it_changes(tmp_path, monkeypatch):
+    from cyclegan_tool.model_files import digest
+
+    monkeypatch.setenv("CYCLEGAN_TOOL_CACHE", str(tmp_path / "c"))
+    forms = cache.FileCache("onnx", 1 << 20)
+    entry = forms.put_bytes("k", ".blob", b"graph bytes")
+    outside = tmp_path / "copy.blob"
+    outside.write_bytes(b"graph bytes")
+    os.utime(outside, ns=(1, 1))
+    assert cache.entry_digest(entry) == cache.digest_files([entry])
+    assert cache.entry_digest(outside) is None  # a user's file is hashed, whatever lies beside it
+    # The record answers without the file being read: a different record gives a different name.
+    rec = entry.with_name(f".{entry.name}.rec")
+    record = json.loads(rec.read_text())
+    rec.write_text(json.dumps({**record, "sha256": "0" * 64}))
+    assert digest(entry) == hashlib.sha256(("0" * 64).encode()).hexdigest()
+    entry.write_bytes(b"other bytes")  # changed since its record: hashed again
+    assert digest(entry) == cache.digest_files([entry]) != hashlib.sha256(("0" * 64).encode()).hexdigest()

@@ -19,7 +19,7 @@ from cyclegan_tool import checkpoints
 from cyclegan_tool.cli import cli
 from cyclegan_tool.errors import ConfigError, CycleGANError
 from cyclegan_tool.models import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator, init_weights
-from cyclegan_tool.models.layout import infer_discriminator_spec, infer_generator_spec
+from cyclegan_tool.layout import infer_discriminator_spec, infer_generator_spec
 from cyclegan_tool.train.nce import PatchSampler, l2_normalize, patch_nce_loss
 
 TINY = dict(netG="resnet_6blocks", ngf=4, ndf=4, load_size=36, crop_size=32, n_epochs=1, n_epochs_decay=1,

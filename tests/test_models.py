@@ -12,7 +12,7 @@ from cyclegan_tool import checkpoints
 from cyclegan_tool.errors import CheckpointError, ConfigError
 from cyclegan_tool.models import (DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator,
                                   init_weights, pad_multiple)
-from cyclegan_tool.models.layout import infer_discriminator_spec, infer_generator_spec, load_into
+from cyclegan_tool.layout import infer_discriminator_spec, infer_generator_spec, load_into
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_state_dict_keys.json").read_text())
 

@@ -126,3 +126,45 @@ def test_blobs_are_named_by_the_models_content_and_settings(model, tmp_path):
     init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) + np.float32(1), init.name))
     onnx.save(proto, str(model))  # other weights at the same path: never an old blob
     assert blob_key(model, config, "1") != key
+
+
+def test_float_graphs_are_folded_before_compiling_with_the_same_output(model, tmp_path):
+    """The constant shape arithmetic OpenVINO's ONNX reader adds for grouped convolutions (the
+    Winograd form's depthwise steps) is folded before compiling: fewer operations to compile,
+    the same numbers; int8 graphs are compiled as they are."""
+    import onnx
+
+    from cyclegan_tool.export.graph_edit import save_model
+    from cyclegan_tool.export.winograd import rewrite
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+    from cyclegan_tool.runtime.ov_compiled import CompiledForms
+
+    wino = tmp_path / "w.onnx"
+    save_model(rewrite(onnx.load(str(model)))[0], wino, full_check=False)
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16"}
+    x = (torch.rand(1, 3, 36, 44) * 2 - 1).numpy()
+    outs, ops = [], []
+    for fold in (False, True):
+        forms = CompiledForms(wino, config, fold=fold)
+        outs.append(forms.request().infer({0: x})[0].copy())
+        forms.close()
+        model_ = forms.read()
+        if fold:
+            from openvino import passes
+
+            manager = passes.Manager()
+            manager.register_pass(passes.ConstantFolding())
+            manager.run_passes(model_)
+        ops.append(len(model_.get_ops()))
+    assert (outs[0] == outs[1]).all() and ops[1] < ops[0] * 0.6
+    with OpenVINOBackend(wino, compute="bf16") as be:
+        assert be.forms.fold
+        assert (be.infer(x) == outs[1]).all()
+    from cyclegan_tool.onnx_metadata import read_metadata_file, set_metadata
+
+    int8, proto = tmp_path / "q.onnx", onnx.load(str(model))  # (its metadata is what decides)
+    set_metadata(proto, {**read_metadata_file(model), "precision": "int8"})
+    onnx.save(proto, str(int8))
+    with OpenVINOBackend(int8) as be:
+        be.infer(x[:, :, :32, :32])
+        assert not be.forms.fold

@@ -337,3 +337,24 @@ def test_a_fidelity_figure_from_another_cpu_decides_nothing_here(tmp_path, monke
     assert fidelity_check.known_fidelity((way,), "digest") == {way.key: 30.0}
     monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "cpuinfo25"))
     assert fidelity_check.known_fidelity((way,), "digest") == {}
+
+
+@needs_ov
+def test_a_changed_form_or_int8_form_is_checked_again(shipped_with_int8, tmp_path, monkeypatch):
+    """A figure belongs to the forms it was measured on: a new version of the Winograd rewrite, or
+    another int8 form beside the same FP32 model, is checked again rather than assumed."""
+    from cyclegan_tool.export import winograd
+
+    write_domain(tmp_path / "in", 1, (40, 36), (0.7, 0.4, 0.2), seed=5)
+    monkeypatch.setattr(fidelity_check, "MIN_PSNR_DB", 15.0)
+    assert "(checked now)" in convert(tmp_path / "in", tmp_path / "o1", "tiny")
+    assert "checked now" not in convert(tmp_path / "in", tmp_path / "o2", "tiny")
+    monkeypatch.setattr(winograd, "FORM_VERSION", winograd.FORM_VERSION + 1)
+    assert "(checked now)" in convert(tmp_path / "in", tmp_path / "o3", "tiny")
+    import onnx
+
+    int8 = shipped_with_int8 / "tiny.int8.onnx"
+    proto = onnx.load(str(int8))
+    proto.doc_string = "another calibration"
+    onnx.save(proto, str(int8))
+    assert "(checked now)" in convert(tmp_path / "in", tmp_path / "o4", "tiny")

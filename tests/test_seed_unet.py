@@ -13,7 +13,7 @@ import cyclegan_tool as ct
 from cyclegan_tool import checkpoints
 from cyclegan_tool.errors import ConfigError
 from cyclegan_tool.models import GeneratorSpec, build_generator
-from cyclegan_tool.models.layout import infer_generator_spec
+from cyclegan_tool.layout import infer_generator_spec
 
 
 def test_layers_as_the_seed_builds_them():

@@ -20,12 +20,20 @@ from cyclegan_tool.cache import FileCache, key
 # checkpoints (45 MB exported, 80 MB Winograd form each).
 FORMS = FileCache("onnx", 2 << 30)
 EXPORT_VERSION = 2  # of the exported form (2: min_side in the metadata, anti-aliased layers)
+DIRECT_VERSION = 1  # of export/direct.py's graphs
 
 
 def _versions() -> str:
     from cyclegan_tool.runtime.facts import package_version
 
-    return f"torch {package_version('torch')}|onnx {package_version('onnx')}"
+    return f"torch {package_version('torch')}|onnx {package_version('onnx')}|direct {DIRECT_VERSION}"
+
+
+def versions() -> str:
+    """The versions of every form made here (each also in its own cache name)."""
+    from cyclegan_tool.export.winograd import FORM_VERSION
+
+    return f"exported {EXPORT_VERSION}|winograd {FORM_VERSION}|{_versions()}"
 
 
 def source_id(checkpoint_digest: str, direction: str | None, spec, norm_stats: str) -> str:
@@ -57,6 +65,14 @@ def exported(checkpoint: Path, source: str, *, direction: str | None = None, spe
     """A checkpoint's generator (`source`: its `source_id`) as an FP32 ONNX file, exported on first
     use. Its fidelity is not assumed: the runner compares it with PyTorch FP32 like any candidate."""
     def make(tmp: Path) -> None:
+        from cyclegan_tool.export import direct
+
+        weights = direct.read(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
+        if weights is not None:  # the reference ResNet layout: written without torch
+            from cyclegan_tool.export.graph_edit import save_model
+
+            save_model(direct.graph(weights), tmp, full_check=False)  # tests/test_direct_export.py proves it
+            return
         from cyclegan_tool import checkpoints
         from cyclegan_tool.export.onnx_export import export_onnx
 
@@ -66,10 +82,26 @@ def exported(checkpoint: Path, source: str, *, direction: str | None = None, spe
     return FORMS.get_or_make(exported_key(source), SUFFIX["exported"], make)
 
 
+def exported_graph(checkpoint: Path, source: str, *, direction: str | None = None, spec=None,
+                   norm_stats: str = "auto"):
+    """The checkpoint's FP32 graph to derive another form from: its exported file where the cache
+    has it, else (the reference ResNet layout) the graph in memory, written by no one until a
+    way runs the exported file itself, else the file exported now."""
+    found = find("exported", exported_key(source))
+    if found is not None:
+        return found
+    from cyclegan_tool.export import direct
+
+    weights = direct.read(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
+    if weights is not None:
+        return direct.graph(weights)
+    return exported(checkpoint, source, direction=direction, spec=spec, norm_stats=norm_stats)
+
+
 def winograd(graph_id: str, graph) -> Path:
-    """The Winograd form of the FP32 ONNX generator `graph()` (named by `graph_id`: the model's
-    digest, or the `source_id` of the checkpoint it was exported from), made on first use;
-    BackendError where the graph has no 3x3 convolution it applies to."""
+    """The Winograd form of the FP32 ONNX generator `graph()` (a file, or an `onnx.ModelProto`;
+    named by `graph_id`: the model's digest, or the `source_id` of the checkpoint it was exported
+    from), made on first use; BackendError where the graph has no 3x3 convolution it applies to."""
     from cyclegan_tool.export.winograd import rewrite
 
     def make(tmp: Path) -> None:
@@ -79,9 +111,10 @@ def winograd(graph_id: str, graph) -> Path:
         from cyclegan_tool.export.graph_edit import save_model
 
         src = graph()
-        model, counts = rewrite(onnx.load(str(src)))
+        model, counts = rewrite(onnx.load(str(src)) if isinstance(src, (str, Path)) else src)
         if not counts["winograd"]:
-            raise BackendError(f"{src}: no FP32 3x3 convolution to compute by Winograd")
+            raise BackendError(f"{src if isinstance(src, (str, Path)) else graph_id}: no FP32 3x3 convolution to "
+                               "compute by Winograd")
         save_model(model, tmp, full_check=False)  # tests/test_winograd.py proves the rewrite
 
     return FORMS.get_or_make(winograd_key(graph_id), SUFFIX["winograd"], make)

@@ -20,6 +20,7 @@ class GraphEdit:
         self.inits = {i.name: i for i in model.graph.initializer}
         self.taken = set(self.inits) | {t for n in model.graph.node for t in (*n.input, *n.output)}
         self.nodes, self.new_inits = [], []
+        self._shared: dict = {}
         self.to_array, self._from_array = numpy_helper.to_array, numpy_helper.from_array
 
     def name(self, base: str) -> str:
@@ -35,6 +36,16 @@ class GraphEdit:
         name = self.name(base)
         self.new_inits.append(self._from_array(value, name))
         return name
+
+    def shared(self, base: str, value: np.ndarray) -> str:
+        """An initializer holding `value`, made once per edit for equal values (dtype, shape and
+        bytes): the constants every rewritten node of a kind reads alike (transform matrices,
+        slicing bounds). A runtime then reads, folds and compiles one, not one per node."""
+        value = np.ascontiguousarray(value)
+        found = (value.dtype.str, value.shape, value.tobytes())
+        if found not in self._shared:
+            self._shared[found] = self.const(base, value)
+        return self._shared[found]
 
     def op(self, op_type: str, inputs: list[str], base: str, output: str | None = None, **attrs) -> str:
         """Append a node writing a new tensor (or `output`, a name the graph's readers already use)."""

@@ -12,14 +12,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from cyclegan_tool import __version__, conventions
 from cyclegan_tool.checkpoints import LoadedGenerator
 from cyclegan_tool.errors import ExportError, MissingDependencyError
 from cyclegan_tool.models import min_side, pad_multiple, value_range
 from cyclegan_tool.export.graph_edit import save_model
-from cyclegan_tool.onnx_metadata import set_metadata
+from cyclegan_tool.onnx_metadata import INPUT, OUTPUT, metadata_of, set_metadata
 
-INPUT, OUTPUT = "input", "output"
 MIN_OPSET = 17
 
 
@@ -68,21 +66,10 @@ class OnnxExport:
 
 def model_metadata(loaded: LoadedGenerator, precision: str) -> dict:
     """What every exported artifact says about itself (ONNX metadata_props, engine sidecars)."""
-    return {
-        "format_version": 1,
-        "tool_version": __version__,
-        "generator": loaded.spec.to_dict(),
-        "direction": loaded.direction,
-        "conventions": conventions.describe(value_range(loaded.spec)),
-        "pad_multiple": pad_multiple(loaded.spec),
-        "min_side": min_side(loaded.spec),
-        "precision": precision,
-        "io": {"input": INPUT, "output": OUTPUT, "layout": "NCHW",
-               "dtype": "float16" if precision == "fp16" else "float32"},
-        "source": {"file": loaded.source.name, "sha256": loaded.source_sha256, "origin": loaded.origin,
-                   "epoch": loaded.epoch},
-        **({"norm_stats": loaded.norm_stats} if loaded.norm_stats else {}),
-    }
+    return metadata_of(spec=loaded.spec, direction=loaded.direction, precision=precision, source=loaded.source,
+                       source_sha256=loaded.source_sha256, origin=loaded.origin, epoch=loaded.epoch,
+                       norm_stats=loaded.norm_stats, value_range=value_range(loaded.spec),
+                       pad_multiple=pad_multiple(loaded.spec), min_side=min_side(loaded.spec))
 
 
 def _onnx():

@@ -32,7 +32,7 @@ import numpy as np
 
 from cyclegan_tool.export.graph_edit import GraphEdit
 
-FORM_VERSION = 2  # part of cached files' names: a change to the rewrite makes new ones
+FORM_VERSION = 3  # part of cached files' names: a change to the rewrite makes new ones (3: shared constants)
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
@@ -89,22 +89,23 @@ def _signed_sum(g: GraphEdit, terms: list[tuple[float, str]], base: str) -> str:
 def _rewrite_winograd(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None) -> None:
     x, y, tag = node.input[0], node.output[0], node.output[0]
     o, c = w.shape[:2]
-    u = (G @ w.astype(np.float64) @ G.T).transpose(2, 3, 0, 1)  # G w G^T per channel pair: [4, 4, O, C]
+    # G w G^T per channel pair, [4, 4, O, C] (as two BLAS products: 65,536 tiny matmuls are slow)
+    u = np.tensordot(np.tensordot(G, w.astype(np.float64), axes=([1], [2])), G, axes=([3], [1])).transpose(0, 3, 1, 2)
     # The last row and column of A^T enter with sign -1 only: folded into U (and A^T), half the
     # output transform's subtractions become additions, which runtimes chain more cheaply.
     sign = np.array([1.0, 1.0, 1.0, -1.0])
-    u = u * sign[:, None, None, None] * sign[None, :, None, None]
+    u = np.ascontiguousarray((u * sign[:, None, None, None] * sign[None, :, None, None]).astype(np.float32))
     a_t = A_T * sign
     m = {}
     for a in range(4):  # B^T d B separably: rows (4x1, stride 2 down), then columns (1x4, stride 2 across)
         rows = np.broadcast_to(B_T[a][:, None], (c, 1, 4, 1)).astype(np.float32)
-        r = g.op("Conv", [x, g.const(f"{tag}_wino_Br{a}", rows)], f"{tag}_wino_R{a}", group=c,
+        r = g.op("Conv", [x, g.shared("wino_Br", rows)], f"{tag}_wino_R{a}", group=c,
                  kernel_shape=[4, 1], strides=[2, 1], pads=[0, 0, 1, 0])
         for b in range(4):
             cols = np.broadcast_to(B_T[b][None, :], (c, 1, 1, 4)).astype(np.float32)
-            v = g.op("Conv", [r, g.const(f"{tag}_wino_Bc{a}{b}", cols)], f"{tag}_wino_V{a}{b}", group=c,
+            v = g.op("Conv", [r, g.shared("wino_Bc", cols)], f"{tag}_wino_V{a}{b}", group=c,
                      kernel_shape=[1, 4], strides=[1, 2], pads=[0, 0, 0, 1])
-            m[a, b] = g.op("Conv", [v, g.const(f"{tag}_wino_U{a}{b}", u[a, b][..., None, None].astype(np.float32))],
+            m[a, b] = g.op("Conv", [v, g.const(f"{tag}_wino_U{a}{b}", u[a, b][..., None, None])],
                            f"{tag}_wino_M{a}{b}", kernel_shape=[1, 1])
     # Y = A^T M A, separably: P_ub = sum_a A^T[u, a] M_ab, then Y_uv = sum_b A^T[v, b] P_ub.
     p = {(u_, b): _signed_sum(g, [(a_t[u_, a], m[a, b]) for a in range(4) if a_t[u_, a]], f"{tag}_wino_P")
@@ -118,11 +119,11 @@ def _rewrite_winograd(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None
     full = g.op("DepthToSpace", [tiles], f"{tag}_wino_full", blocksize=2, mode="DCR")
     # Crop to the true size (H, W) = input size - 2: a no-op for even sizes.
     shape = g.op("Shape", [x], f"{tag}_wino_shape")
-    hw = g.op("Slice", [shape, g.const(f"{tag}_wino_2", np.array([2], np.int64)),
-                        g.const(f"{tag}_wino_4", np.array([4], np.int64))], f"{tag}_wino_hw")
-    size = g.op("Sub", [hw, g.const(f"{tag}_wino_two", np.array([2, 2], np.int64))], f"{tag}_wino_size")
-    g.op("Slice", [full, g.const(f"{tag}_wino_zeros", np.array([0, 0], np.int64)), size,
-                   g.const(f"{tag}_wino_axes", np.array([2, 3], np.int64))], f"{tag}_wino_crop", output=y)
+    hw = g.op("Slice", [shape, g.shared("wino_2", np.array([2], np.int64)),
+                        g.shared("wino_4", np.array([4], np.int64))], f"{tag}_wino_hw")
+    size = g.op("Sub", [hw, g.shared("wino_two", np.array([2, 2], np.int64))], f"{tag}_wino_size")
+    g.op("Slice", [full, g.shared("wino_zeros", np.array([0, 0], np.int64)), size,
+                   g.shared("wino_axes", np.array([2, 3], np.int64))], f"{tag}_wino_crop", output=y)
 
 
 def _rewrite_narrow(g: GraphEdit, node, w: np.ndarray, bias: np.ndarray | None) -> None:

@@ -60,10 +60,10 @@ class OpenVINOBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = self.threads
         # Compiled (or imported from the cache) on first use, for any shape; a model OpenVINO
         # cannot read is refused now, once, not at every file.
-        self.forms = CompiledForms(self.path, config)
+        self.forms = CompiledForms(self.path, config, fold=precision != "int8")
         if not self.forms.cached():
             try:
-                self.forms.core.read_model(str(self.path))
+                self.forms.read()
             except Exception as e:
                 from cyclegan_tool.errors import ModelUnusable
                 from cyclegan_tool.runtime.ov_compiled import reason

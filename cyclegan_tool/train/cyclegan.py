@@ -108,7 +108,7 @@ class CycleGAN(GANModel):
 
     def init_from(self, source: str) -> None:
         """Warm start: load trained networks (see `TrainConfig.init_from`); optimizers stay fresh."""
-        from cyclegan_tool.models.layout import load_into
+        from cyclegan_tool.layout import load_into
         from cyclegan_tool.weights import generator_weights
 
         parts = [p.strip() for p in source.split(",")]

@@ -166,7 +166,7 @@ class GANModel:
     def load_extra_state(self, state: dict) -> None: ...
 
     def load_state_dict(self, state: dict) -> None:
-        from cyclegan_tool.models.layout import load_into
+        from cyclegan_tool.layout import load_into
 
         for name in self.NETWORKS:
             load_into(self.nets[name], state["networks"][name], f"checkpoint network '{name}'")
@@ -191,7 +191,7 @@ class GANModel:
         """Warm start from a checkpoint of the same family (all its networks); optimizers stay fresh."""
         from cyclegan_tool import checkpoints
         from cyclegan_tool.errors import ConfigError
-        from cyclegan_tool.models.layout import load_into
+        from cyclegan_tool.layout import load_into
 
         state = checkpoints.read(source)
         if not checkpoints.is_tool_checkpoint(state):

@@ -1,12 +1,10 @@
 """The reference checkpoint layout at one boundary: infer a spec from state_dict keys,
-drop legacy InstanceNorm running statistics, and explain a mismatch key by key."""
+drop legacy InstanceNorm running statistics, and explain a mismatch key by key. Reading a
+layout needs no torch: tensors or numpy arrays (`pth_reader.py`) alike."""
 
 from __future__ import annotations
 
 import re
-
-import torch
-import torch.nn as nn
 
 from cyclegan_tool.errors import CheckpointError
 from cyclegan_tool.specs import DiscriminatorSpec, GeneratorSpec
@@ -18,7 +16,7 @@ _LEGACY_STAT = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")
 _BLOCK_NAMES = re.compile(r"^(model\.\d+)\.(block|res_block|resblock|layers)\.")
 
 
-def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def strip_prefix(state: dict) -> dict:
     """The reference key names: drop a `module.` prefix left by DataParallel/DDP wrappers, and
     rename a ResNet block's branch (`model.10.block.1.weight`) to the reference `conv_block`."""
     if state and all(k.startswith("module.") for k in state):
@@ -28,14 +26,14 @@ def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _norm_from_keys(state: dict[str, torch.Tensor]) -> str:
+def _norm_from_keys(state: dict) -> str:
     """batch: norm modules with 1-D weights; instance: convs with biases; none: neither."""
     modules = {k.rsplit(".", 1)[0] for k in state}
     for m in modules:
         w = state.get(f"{m}.weight")
-        if w is not None and w.dim() == 1 and f"{m}.running_mean" in state:
+        if w is not None and w.ndim == 1 and f"{m}.running_mean" in state:
             return "batch"
-    if any(w.dim() == 1 and f"{m}.weight" in state for m in modules
+    if any(w.ndim == 1 and f"{m}.weight" in state for m in modules
            if (w := state.get(f"{m}.weight")) is not None):
         return "instance_affine"  # 1-D norm weights without running statistics
     # The first inner conv of every architecture carries a bias only with instance norm (model.3:
@@ -46,7 +44,7 @@ def _norm_from_keys(state: dict[str, torch.Tensor]) -> str:
     return "none"
 
 
-def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
+def infer_generator_spec(state: dict) -> GeneratorSpec:
     """Read architecture, ngf, norm, dropout and channel counts off a generator state_dict."""
     state = strip_prefix(state)
     norm = _norm_from_keys(state)
@@ -72,7 +70,7 @@ def infer_generator_spec(state: dict[str, torch.Tensor]) -> GeneratorSpec:
         if not blocks:
             raise CheckpointError("a ResNet-style generator without residual blocks ('model.N.conv_block.*' keys)")
         name = f"resnet_{len(blocks)}blocks"
-        dropout = any(".conv_block.6.weight" in k and state[k].dim() == 4 for k in state)
+        dropout = any(".conv_block.6.weight" in k and state[k].ndim == 4 for k in state)
         last = max(int(k.split(".")[1]) for k in state if re.match(r"model\.\d+\.weight$", k))
         blurs = [int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.filt$", k))]  # the CUT code's
         return GeneratorSpec(name=name, input_nc=w.shape[1], output_nc=state[f"model.{last}.weight"].shape[0],
@@ -88,7 +86,7 @@ def _first_keys(state: dict) -> str:
     return ", ".join(f"'{k}'" for k in keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
 
 
-def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpec:
+def infer_discriminator_spec(state: dict) -> DiscriminatorSpec:
     state = strip_prefix(state)
     norm = _norm_from_keys(state)
     if "net.0.weight" in state:
@@ -96,7 +94,7 @@ def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpe
         return DiscriminatorSpec(name="pixel", input_nc=w.shape[1], ndf=w.shape[0], norm=norm)
     if "model.0.weight" in state:
         w = state["model.0.weight"]
-        convs = [k for k in state if k.endswith(".weight") and state[k].dim() == 4]
+        convs = [k for k in state if k.endswith(".weight") and state[k].ndim == 4]
         n_layers = len(convs) - 2
         name = "basic" if n_layers == 3 else "n_layers"
         return DiscriminatorSpec(name=name, input_nc=w.shape[1], ndf=w.shape[0], n_layers=n_layers, norm=norm,
@@ -105,7 +103,7 @@ def infer_discriminator_spec(state: dict[str, torch.Tensor]) -> DiscriminatorSpe
                           "discriminator with 'net.0.weight'; this file's keys begin " + _first_keys(state))
 
 
-def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+def load_into(net, state: dict, what: str) -> None:
     """Load `state` into `net` strictly, after dropping legacy InstanceNorm statistics.
 
     Raises CheckpointError listing missing, unexpected and mis-shaped keys.
