@@ -176,8 +176,12 @@ def load_generator(path: str | os.PathLike, *, direction: str | None = None,
         more = " and more" if len(bad) > 1 else ""
         raise CheckpointError(f"{path}: its weights hold NaN or infinite values ({bad[0]}{more}; from a run that "
                               "diverged?), so it cannot translate")
-    net = build_generator(spec)
-    load_into(net, state, f"{path}")
+    with torch.device("meta"):  # built without memory or random initialisation: the file fills it
+        net = build_generator(spec)
+    load_into(net, state, f"{path}", assign=True)
+    if any(t.is_meta for t in (*net.parameters(), *net.buffers())):  # a tensor the file does not hold
+        net = build_generator(spec)
+        load_into(net, state, f"{path}")
     net.eval()
     resolved = None
     if has_batch_norm(net):

@@ -103,8 +103,10 @@ def infer_discriminator_spec(state: dict) -> DiscriminatorSpec:
                           "discriminator with 'net.0.weight'; this file's keys begin " + _first_keys(state))
 
 
-def load_into(net, state: dict, what: str) -> None:
+def load_into(net, state: dict, what: str, *, assign: bool = False) -> None:
     """Load `state` into `net` strictly, after dropping legacy InstanceNorm statistics.
+    `assign`: `net` was built on the meta device (no memory, no random initialisation): its
+    tensors become `state`'s, in the dtypes `net` declares.
 
     Raises CheckpointError listing missing, unexpected and mis-shaped keys.
     """
@@ -122,4 +124,6 @@ def load_into(net, state: dict, what: str) -> None:
                 more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
                 parts.append(f"{label}: {', '.join(keys[:3])}{more}")
         raise CheckpointError(f"{what} does not fit the architecture; " + "; ".join(parts))
-    net.load_state_dict(state, strict=True)
+    if assign:
+        state = {k: v.to(dtype=expected[k].dtype) for k, v in state.items()}
+    net.load_state_dict(state, strict=True, assign=assign)

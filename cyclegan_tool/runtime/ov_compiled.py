@@ -16,6 +16,7 @@ used blobs go. A blob that cannot be imported is removed and the graph compiled 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from cyclegan_tool.cache import FileCache, key, machine_id
@@ -55,7 +56,7 @@ class CompiledForms:
         self.path, self.config, self.fold = Path(path), config, fold
         self.core = ov.Core()
         self.key = blob_key(self.path, config, ov.__version__, fold)
-        self.compiled = self.infer_request = self.model = None
+        self.compiled = self.infer_request = self.model = self.saving = None
 
     def read(self):
         """The graph as OpenVINO reads it, kept for the compilation that follows (read once)."""
@@ -81,7 +82,9 @@ class CompiledForms:
         return self.infer_request
 
     def close(self) -> None:
-        self.compiled = self.infer_request = self.model = None
+        if self.saving is not None:
+            self.saving.join()
+        self.compiled = self.infer_request = self.model = self.saving = None
 
     def _imported(self):
         blob = BLOBS.get(self.key, BLOB_SUFFIX)
@@ -108,13 +111,18 @@ class CompiledForms:
             manager.run_passes(model)
         model.reshape([-1, model.inputs[0].partial_shape[1], -1, -1])
         compiled = self.core.compile_model(model, "CPU", self.config)
+        # The blob (~80 MB for ResNet-9) is written while the run goes on; `close` waits for it.
+        self.saving = threading.Thread(target=self._save, args=(compiled,), name="openvino-blob", daemon=True)
+        self.saving.start()
+        return compiled
+
+    def _save(self, compiled) -> None:
         try:
             data = compiled.export_model()
             data = data.getvalue() if hasattr(data, "getvalue") else bytes(data)
             BLOBS.put_bytes(self.key, BLOB_SUFFIX, data)
         except Exception:  # a full or read-only cache only costs compiling again next time
             pass
-        return compiled
 
 
 BLOB_SUFFIX = ".any.blob"
