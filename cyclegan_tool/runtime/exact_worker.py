@@ -37,8 +37,11 @@ def exact_output(path: Path, sample: np.ndarray, *, direction: str | None = None
     settings = {"direction": direction, "spec": spec.to_dict() if spec is not None else None, "norm_stats": norm_stats}
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(sample, np.float32))
-    proc = subprocess.run([sys.executable, "-m", __name__, str(path), json.dumps(settings)], input=buf.getvalue(),
-                          capture_output=True)
+    # Run from the folder this package was imported from, so that `-m` finds this same package
+    # (not one in the caller's working directory); the path is made absolute for that.
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", __name__, str(Path(path).resolve()), json.dumps(settings)],
+                          input=buf.getvalue(), capture_output=True, cwd=root)
     if proc.returncode:
         lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {proc.returncode}"]
         kind, _, message = lines[-1].partition(": ")
