@@ -19,6 +19,7 @@ This is layer 4 (it may use export/ and runtime/ together); the CLI, the GUI and
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -132,7 +133,7 @@ class Forms:
         self.source = facts.digest if facts.kind == "onnx" else forms.source_id(facts.digest, direction, spec,
                                                                                   norm_stats)
 
-    @property
+    @functools.cached_property
     def checked(self) -> str:
         """What a fidelity figure of these forms is kept by: the model's content (its int8 form's
         too) and the versions of the forms derived from it, so that a changed rewrite or another
