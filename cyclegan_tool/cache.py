@@ -41,7 +41,7 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cyclegan-tool"
 
 
-def _identity(path: Path) -> tuple:
+def file_identity(path: str | os.PathLike) -> tuple:
     """What tells one file's content apart from another's without reading it, as far as the
     file system can: device, inode, size, modification and change times (a change time cannot
     be set back, so a file rewritten in place with its mtime restored still differs)."""
@@ -59,8 +59,8 @@ def _digest(identities: tuple) -> str:
 
 def digest_files(paths: Iterable[str | os.PathLike]) -> str:
     """The SHA-256 of the files' contents (in order); hashed once per process while every
-    file's identity (`_identity`) is unchanged."""
-    return _digest(tuple(_identity(Path(p)) for p in paths))
+    file's identity (`file_identity`) is unchanged."""
+    return _digest(tuple(file_identity(p) for p in paths))
 
 
 def entry_digest(path: str | os.PathLike) -> str | None:

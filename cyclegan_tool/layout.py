@@ -103,6 +103,12 @@ def infer_discriminator_spec(state: dict) -> DiscriminatorSpec:
                           "discriminator with 'net.0.weight'; this file's keys begin " + _first_keys(state))
 
 
+def without_legacy_stats(state: dict, expected) -> dict:
+    """`state` less the InstanceNorm running statistics old PyTorch versions saved, which the
+    network (its keys: `expected`) does not hold."""
+    return {k: v for k, v in state.items() if k in expected or not _LEGACY_STAT.search(k)}
+
+
 def load_into(net, state: dict, what: str, *, assign: bool = False) -> None:
     """Load `state` into `net` strictly, after dropping legacy InstanceNorm statistics.
     `assign`: `net` was built on the meta device (no memory, no random initialisation): its
@@ -112,7 +118,7 @@ def load_into(net, state: dict, what: str, *, assign: bool = False) -> None:
     """
     state = strip_prefix(dict(state))
     expected = net.state_dict()
-    state = {k: v for k, v in state.items() if k in expected or not _LEGACY_STAT.search(k)}
+    state = without_legacy_stats(state, expected)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"

@@ -97,21 +97,22 @@ def describe(path: Path, *, direction: str | None = None, spec: GeneratorSpec | 
         return isinstance(r, dict) and isinstance(r.get("spec"), dict) and r.get("direction") in ("a2b", "b2a")
 
     record = MODEL_FACTS.get(record_key, valid)
-    if record is None:  # the reference ResNet layout is read without torch (export/direct.py)
+    if record is None:  # read the checkpoint once; later runs of it need not
         from cyclegan_tool.export import direct
 
         weights = direct.read(path, direction=direction, spec=spec, norm_stats=norm_stats)
-        if weights is not None:
-            record = {"spec": weights.spec.to_dict(), "direction": weights.direction, "pad_multiple": direct.PAD_MULTIPLE,
-                      "min_side": direct.MIN_SIDE, "value_range": list(direct.VALUE_RANGE)}
-            MODEL_FACTS.put(record_key, record)
-    if record is None:  # read the checkpoint once (torch); later runs of it need not
-        from cyclegan_tool import checkpoints
-        from cyclegan_tool.models import min_side, pad_multiple, value_range
+        if weights is not None:  # the reference ResNet layout, read without torch
+            found, direction_ = weights.spec, weights.direction
+            sizes = direct.PAD_MULTIPLE, direct.MIN_SIDE, direct.VALUE_RANGE
+        else:
+            from cyclegan_tool import checkpoints
+            from cyclegan_tool.models import min_side, pad_multiple, value_range
 
-        loaded = checkpoints.load_generator(path, direction=direction, spec=spec, norm_stats=norm_stats)
-        record = {"spec": loaded.spec.to_dict(), "direction": loaded.direction, "pad_multiple": pad_multiple(loaded.spec),
-                  "min_side": min_side(loaded.spec), "value_range": list(value_range(loaded.spec))}
+            loaded = checkpoints.load_generator(path, direction=direction, spec=spec, norm_stats=norm_stats)
+            found, direction_ = loaded.spec, loaded.direction
+            sizes = pad_multiple(found), min_side(found), value_range(found)
+        record = {"spec": found.to_dict(), "direction": direction_, "pad_multiple": sizes[0], "min_side": sizes[1],
+                  "value_range": list(sizes[2])}
         MODEL_FACTS.put(record_key, record)
     return ModelFacts(kind=kind, precision="fp32", spec=GeneratorSpec.from_dict(record["spec"]),
                       direction=record["direction"], pad_multiple=int(record["pad_multiple"]),

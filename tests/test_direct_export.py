@@ -147,3 +147,40 @@ def test_the_exact_way_in_its_own_process_is_the_exact_way(tmp_path):
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(errors.CheckpointError, match="broken.pth: not a readable PyTorch checkpoint"):
         exact_worker.exact_output(tmp_path / "broken.pth", x)
+
+
+def test_a_failure_of_another_kind_in_the_exact_ways_process_is_one_line(tmp_path, monkeypatch):
+    """A broken torch install in the check's process (here a `torch` that fails to import, found
+    first on PYTHONPATH) is one error naming the checkpoint, not the process's traceback."""
+    from cyclegan_tool.runtime import exact_worker
+
+    path = saved(tmp_path, GeneratorSpec(name="resnet_6blocks", ngf=8))
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / "torch.py").write_text("raise RuntimeError('this torch is broken')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    with pytest.raises(errors.BackendError, match=r"latest_net_G.pth: PyTorch could not run it \(RuntimeError: this "
+                                                  r"torch is broken\)$") as e:
+        exact_worker.exact_output(path, x)
+    assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+
+
+def test_a_network_with_a_tensor_no_file_holds_is_still_loaded_whole(tmp_path, monkeypatch):
+    """Checkpoints load into a network built on the meta device; a tensor the file does not hold
+    (a non-persistent buffer) would stay without memory, so such a network is built for real."""
+    path = saved(tmp_path, GeneratorSpec(name="resnet_6blocks", ngf=8))
+    real_build = checkpoints.build_generator
+
+    def with_scale(spec):
+        net = real_build(spec)
+        net.register_buffer("scale", torch.ones(1), persistent=False)
+        return net
+
+    monkeypatch.setattr(checkpoints, "build_generator", with_scale)
+    loaded = checkpoints.load_generator(path)
+    assert not any(t.is_meta for t in (*loaded.net.parameters(), *loaded.net.buffers()))
+    assert loaded.net.scale.item() == 1.0
+    monkeypatch.undo()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded.net(x), checkpoints.load_generator(path).net(x))

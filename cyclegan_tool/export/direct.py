@@ -116,14 +116,12 @@ _LAST: dict = {}  # the last file read, by its identity and the settings: a firs
 def read(path: Path, *, direction: str | None = None, spec=None, norm_stats: str = "auto") -> Weights | None:
     """The checkpoint at `path` as `Weights`, where it is a plain state_dict of a ResNet generator
     this module writes, with exactly its keys and shapes and finite float32 weights; else None."""
-    import os
+    from cyclegan_tool.cache import file_identity
 
     try:
-        st = os.stat(path)
+        ident = (file_identity(path), direction, spec, norm_stats)
     except OSError:
         return None
-    ident = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, direction,
-             spec, norm_stats)
     if ident not in _LAST:
         _LAST.clear()
         _LAST[ident] = _read(Path(path), direction, spec, norm_stats)
@@ -133,7 +131,7 @@ def read(path: Path, *, direction: str | None = None, spec=None, norm_stats: str
 def _read(path: Path, direction: str | None, spec, norm_stats: str) -> Weights | None:
     from cyclegan_tool.errors import CycleGANError
     from cyclegan_tool.fileio import sha256_file
-    from cyclegan_tool.layout import infer_generator_spec, strip_prefix
+    from cyclegan_tool.layout import infer_generator_spec, strip_prefix, without_legacy_stats
     from cyclegan_tool.pth_reader import read_state_dict, reference_direction
     from cyclegan_tool.specs import NORM_STATS
 
@@ -151,8 +149,7 @@ def _read(path: Path, direction: str | None, spec, norm_stats: str) -> Weights |
     shapes = expected_shapes(spec)
     if shapes is None:
         return None
-    legacy = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")
-    state = {k: v for k, v in state.items() if k in shapes or not legacy.search(k)}
+    state = without_legacy_stats(state, shapes)
     if set(state) != set(shapes) or any(state[k].shape != shapes[k] or state[k].dtype != np.float32
                                         or not np.isfinite(state[k]).all() for k in shapes):
         return None
@@ -190,19 +187,19 @@ def graph(w: Weights):
         nodes.append(helper.make_node(kind, inputs, [out], name=out, **attrs))
         return out
 
+    def weighted(x: str, key: str, arg: dict) -> list[str]:
+        """A convolution's inputs: `x`, its weight and (where it has one) its bias."""
+        return [x] + [const(f"{key}.{t}", w.state[f"{key}.{t}"]) for t in (("weight", "bias") if arg["bias"] else ("weight",))]
+
     def emit(layers, x: str) -> str:
         for kind, key, arg in layers:
             if kind == "pad":
                 x = op("Pad", [x, const("pads", np.array([0, 0, arg, arg, 0, 0, arg, arg], np.int64))], mode="reflect")
             elif kind == "conv":
-                ins = [x, const(f"{key}.weight", w.state[f"{key}.weight"])]
-                ins += [const(f"{key}.bias", w.state[f"{key}.bias"])] if arg["bias"] else []
-                x = op("Conv", ins, kernel_shape=[arg["k"]] * 2, strides=[arg["stride"]] * 2, pads=[arg["pad"]] * 4,
-                       dilations=[1, 1], group=1)
+                x = op("Conv", weighted(x, key, arg), kernel_shape=[arg["k"]] * 2, strides=[arg["stride"]] * 2,
+                       pads=[arg["pad"]] * 4, dilations=[1, 1], group=1)
             elif kind == "convT":
-                ins = [x, const(f"{key}.weight", w.state[f"{key}.weight"])]
-                ins += [const(f"{key}.bias", w.state[f"{key}.bias"])] if arg["bias"] else []
-                x = op("ConvTranspose", ins, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                x = op("ConvTranspose", weighted(x, key, arg), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
                        output_padding=[1, 1], dilations=[1, 1], group=1)
             elif kind == "norm":
                 scale = w.state[f"{key}.weight"] if key else np.ones(arg, np.float32)

@@ -65,13 +65,11 @@ def exported(checkpoint: Path, source: str, *, direction: str | None = None, spe
     """A checkpoint's generator (`source`: its `source_id`) as an FP32 ONNX file, exported on first
     use. Its fidelity is not assumed: the runner compares it with PyTorch FP32 like any candidate."""
     def make(tmp: Path) -> None:
-        from cyclegan_tool.export import direct
-
-        weights = direct.read(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
-        if weights is not None:  # the reference ResNet layout: written without torch
+        model = _direct_graph(checkpoint, direction, spec, norm_stats)
+        if model is not None:  # the reference ResNet layout: written without torch
             from cyclegan_tool.export.graph_edit import save_model
 
-            save_model(direct.graph(weights), tmp, full_check=False)  # tests/test_direct_export.py proves it
+            save_model(model, tmp, full_check=False)  # tests/test_direct_export.py proves it
             return
         from cyclegan_tool import checkpoints
         from cyclegan_tool.export.onnx_export import export_onnx
@@ -90,12 +88,18 @@ def exported_graph(checkpoint: Path, source: str, *, direction: str | None = Non
     found = find("exported", exported_key(source))
     if found is not None:
         return found
+    model = _direct_graph(checkpoint, direction, spec, norm_stats)
+    return model if model is not None else exported(checkpoint, source, direction=direction, spec=spec,
+                                                    norm_stats=norm_stats)
+
+
+def _direct_graph(checkpoint: Path, direction: str | None, spec, norm_stats: str):
+    """The checkpoint's graph written without torch (export/direct.py), or None where it has
+    another layout (torch exports it)."""
     from cyclegan_tool.export import direct
 
     weights = direct.read(checkpoint, direction=direction, spec=spec, norm_stats=norm_stats)
-    if weights is not None:
-        return direct.graph(weights)
-    return exported(checkpoint, source, direction=direction, spec=spec, norm_stats=norm_stats)
+    return None if weights is None else direct.graph(weights)
 
 
 def winograd(graph_id: str, graph) -> Path:

@@ -82,5 +82,5 @@ if __name__ == "__main__":
     sys.stdout.flush()
     sys.stderr.flush()
     # Nothing is left to do: the caller waits for this process's end, and tearing torch down
-    # (freeing the network, its thread pools) would take ~0.2 s of that wait.
+    # (freeing the network, its thread pools, its modules) took ~0.8 s of that wait here.
     os._exit(code)
