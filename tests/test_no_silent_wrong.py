@@ -261,7 +261,7 @@ def test_an_openvino_refusal_is_one_run_error_with_its_reason(tmp_path, tiny_onn
     pytest.importorskip("openvino")
     from cyclegan_tool.runtime import ov_compiled
 
-    def refuse(self):
+    def refuse(self, form):
         raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:84:\nException from "
                            "src/plugins/intel_cpu/src/node.cpp:1:\nUnsupported operation of type: Foo\n")
 

@@ -1,6 +1,7 @@
-"""OpenVINO's compiled form (runtime/ov_compiled.py): one for any shape, so a model's output
-does not depend on which shapes came before; kept as a blob that a later run imports; a bad
-blob is compiled again."""
+"""OpenVINO's compiled forms (runtime/ov_compiled.py): one for one image of a fixed size
+(256x256), one for any other shape, chosen by the shape alone, so a model's output does not
+depend on which shapes came before; kept as blobs that a later run imports; a bad blob is
+compiled again."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def count_compiles(monkeypatch) -> list:
     made = []
     real = ov_compiled.CompiledForms._compile
 
-    def spy(self):
-        made.append("compiled")
-        return real(self)
+    def spy(self, form):
+        made.append(form)
+        return real(self, form)
 
     monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", spy)
     return made
@@ -53,7 +54,7 @@ def test_one_form_for_every_shape_compiled_once_and_imported_by_later_runs(model
         first = be.infer(x)
         for _ in range(10):
             be.infer(other)
-        assert made == ["compiled"]
+        assert made == ["any"]
     assert blobs(tmp_path) == ["any.blob"]
     made.clear()
     with OpenVINOBackend(model) as be:  # a later run imports it, compiles nothing
@@ -61,10 +62,11 @@ def test_one_form_for_every_shape_compiled_once_and_imported_by_later_runs(model
     assert made == []
 
 
-def test_the_output_does_not_depend_on_the_shapes_before(model, tmp_path):
+@pytest.mark.parametrize("size", [(32, 40), (256, 256)])
+def test_the_output_does_not_depend_on_the_shapes_before(model, tmp_path, size):
     """A form compiled for one shape alone gives other last bits than the any-shape form in bf16
     (the Winograd form) and int8 graphs: the same image must give the same numbers whatever came
-    first, in this run or one before."""
+    first, in this run or one before (for an image of a fixed size as for any other)."""
     import onnx
 
     from cyclegan_tool.export.graph_edit import save_model
@@ -74,7 +76,7 @@ def test_the_output_does_not_depend_on_the_shapes_before(model, tmp_path):
     wino = tmp_path / "w.onnx"
     save_model(rewrite(onnx.load(str(model)))[0], wino, full_check=False)
     model = wino
-    x, other = (torch.rand(1, 3, h, w) * 2 - 1 for h, w in ((32, 40), (64, 64)))
+    x, other = (torch.rand(1, 3, h, w) * 2 - 1 for h, w in (size, (64, 64)))
     with OpenVINOBackend(model, compute="bf16") as be:
         alone = be.infer(x)
     for cache in ("fresh", "fresh2"):
@@ -82,6 +84,32 @@ def test_the_output_does_not_depend_on_the_shapes_before(model, tmp_path):
         with OpenVINOBackend(model, compute="bf16") as be:
             be.infer(other)
             assert torch.equal(be.infer(x), alone)
+
+
+def test_one_image_of_a_fixed_size_runs_on_a_form_of_its_own(model, tmp_path, monkeypatch):
+    """256x256 alone (10-11% faster compiled for that shape, bench/ov_forms_bench.py) has a form of
+    its own, compiled on first use and imported by later runs; a batch of such images and every
+    other size share the any-shape form."""
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+    from cyclegan_tool.runtime.ov_compiled import form_for
+
+    assert form_for((1, 3, 256, 256)) == "256x256"
+    assert form_for((2, 3, 256, 256)) == form_for((1, 3, 256, 252)) == form_for((1, 1, 512, 512)) == "any"
+    made = count_compiles(monkeypatch)
+    fixed = torch.rand(1, 3, 256, 256) * 2 - 1
+    with OpenVINOBackend(model) as be:
+        first = be.infer(fixed)
+        assert made == ["256x256"] and torch.equal(be.infer(fixed), first)
+        pair = be.infer(torch.cat([fixed, fixed]))
+        be.infer(torch.rand(1, 3, 24, 24))
+        assert made == ["256x256", "any"]
+        assert torch.allclose(pair[:1], first, atol=1e-4)  # the same arithmetic, differently blocked
+    assert blobs(tmp_path) == ["256x256.blob", "any.blob"]
+    made.clear()
+    with OpenVINOBackend(model) as be:  # a later run imports both
+        assert torch.equal(be.infer(fixed), first)
+        be.infer(torch.rand(1, 3, 24, 24))
+    assert made == []
 
 
 def test_a_blob_that_cannot_be_imported_is_removed_and_the_graph_compiled_again(model, tmp_path, monkeypatch):
@@ -95,14 +123,14 @@ def test_a_blob_that_cannot_be_imported_is_removed_and_the_graph_compiled_again(
     made = count_compiles(monkeypatch)
     with OpenVINOBackend(model) as be:
         assert torch.allclose(be.infer(x), first, atol=1e-5)
-    assert made == ["compiled"] and blob.stat().st_size > 1000  # written again, whole
+    assert made == ["any"] and blob.stat().st_size > 1000  # written again, whole
 
 
 def test_a_model_that_does_not_compile_is_one_line_naming_the_file(model, tmp_path, monkeypatch):
     from cyclegan_tool.runtime import ov_compiled
     from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
 
-    monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", lambda self: 1 / 0)
+    monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", lambda self, form: 1 / 0)
     with OpenVINOBackend(model) as be, pytest.raises(BackendError, match="m.onnx: OpenVINO cannot compile it"):
         be.infer(torch.rand(1, 3, 16, 16))
 
@@ -146,7 +174,7 @@ def test_float_graphs_are_folded_before_compiling_with_the_same_output(model, tm
     outs, ops = [], []
     for fold in (False, True):
         forms = CompiledForms(wino, config, fold=fold)
-        outs.append(forms.request().infer({0: x})[0].copy())
+        outs.append(forms.request(x.shape).infer({0: x})[0].copy())
         forms.close()
         model_ = forms.read()
         if fold:

@@ -4,8 +4,9 @@ It reads the same ONNX file and metadata as ONNX Runtime. It computes at the gra
 unless asked for bf16 (`compute="bf16"`, which `--backend auto` takes where the CPU computes
 bf16 natively and the output stays within its fidelity bar): OpenVINO's CPU plugin would
 otherwise choose bf16 by itself on CPUs that have it, so the precision is always set explicitly
-(`INFERENCE_PRECISION_HINT`). The compiled form (one, for any input shape) and its blob in the
-user cache, which lets later runs skip reading and compiling the graph, are `ov_compiled.py`'s.
+(`INFERENCE_PRECISION_HINT`). The compiled forms (which input shape runs on which) and their
+blobs in the user cache, which let later runs skip reading and compiling the graph, are
+`ov_compiled.py`'s.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class OpenVINOBackend(Backend):
                   "f16" if precision == "fp16" else "f32"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
-        # Compiled (or imported from the cache) on first use, for any shape; a model OpenVINO
-        # cannot read is refused now, once, not at every file.
+        # Each form compiled (or imported from the cache) on first use (ov_compiled.py); a model
+        # OpenVINO cannot read is refused now, once, not at every file.
         self.forms = CompiledForms(self.path, config, fold=precision != "int8")
         if not self.forms.cached():
             try:
@@ -84,7 +85,7 @@ class OpenVINOBackend(Backend):
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         feed = np.ascontiguousarray(x.astype(self.np_dtype, copy=False))
-        out = self.forms.request().infer({0: feed})[0]
+        out = self.forms.request(feed.shape).infer({0: feed})[0]
         return np.array(out, dtype=np.float32)
 
     def _close(self) -> None:

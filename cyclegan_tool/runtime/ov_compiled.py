@@ -1,17 +1,24 @@
-"""The compiled form of one ONNX model on OpenVINO's CPU plugin, and its blob in the cache.
+"""The compiled forms of one ONNX model on OpenVINO's CPU plugin, and their blobs in the cache.
 
-One form takes any input shape, and it is the only one: a form compiled for one shape alone
-runs 6-15% faster for some graphs here, but for others (the Winograd form in bf16, int8 graphs
-with FP32 float parts) its output differs from the any-shape form's in the last bits, so which
-forms a run had compiled before (or found in the cache) would change the numbers it writes.
-One form keeps a model's output a function of the model and the image alone.
+Which form an input runs on is a function of its shape alone, so a model's output is a function
+of the model and the image, never of the images a run met before or of what the cache holds:
 
-The compiled form is exported as a blob to the user cache (`cache.FileCache` "openvino") and a
-later run imports it instead of reading and compiling the graph (0.19 against 0.33 s for the
-Winograd ResNet-9, whose graph has ~1,200 nodes). A blob is named by the content digest of the
-model's files (external data included), the compile settings, the OpenVINO version and the
-machine, so a replaced model never meets an old blob; past `CACHE_BYTES` the least recently
-used blobs go. A blob that cannot be imported is removed and the graph compiled again.
+- **The fixed form**: a batch of one image of a size in `FIXED_SIZES` (256x256, the size of the
+  reference's test images and of the published datasets) runs on a form compiled for that shape
+  alone, 10-11% faster than the any-shape form (bench/ov_forms_bench.py: 143 against 159 ms for
+  the Winograd ResNet-9 in bf16, 29 against 33 ms for the shipped int8 form).
+- **The any-shape form** runs every other input. Its output differs from the fixed form's in the
+  last bits (bf16 and int8 blockings differ by shape), which is why the choice is by shape and
+  not by what has been compiled: a form per size met would make an image's output depend on the
+  sizes before it, and compiling one per size would cost a mixed folder a compile per image.
+
+Each form is compiled on first use and exported as a blob to the user cache (`cache.FileCache`
+"openvino"); a later run imports it instead of reading and compiling the graph (0.3 against
+1.2 s for the Winograd ResNet-9, whose folded graph has ~2,200 operations). A blob is named by
+the content digest of the model's files (external data included), the compile settings, the
+form, the OpenVINO version and the machine, so a replaced model never meets an old blob; past
+`CACHE_BYTES` the least recently used blobs go. A blob that cannot be imported is removed and the
+form compiled again.
 """
 
 from __future__ import annotations
@@ -22,16 +29,25 @@ from pathlib import Path
 from cyclegan_tool.cache import FileCache, key, machine_id
 
 CACHE_BYTES = 4 << 30  # blobs kept, least recently used removed first
+FIXED_SIZES = frozenset({(256, 256)})  # (height, width) of single images with a form of their own
+ANY = "any"
+
+
+def form_for(shape: tuple[int, ...]) -> str:
+    """The form an input of `shape` [N, C, H, W] runs on: "HxW" for one image of a fixed size, else "any"."""
+    n, _, h, w = shape
+    return size_name((h, w)) if n == 1 and (h, w) in FIXED_SIZES else ANY
 
 
 BLOBS = FileCache("openvino", CACHE_BYTES)
 
 
-def blob_key(path: Path, config: dict, version: str, fold: bool = False) -> str:
-    """What the blobs of `path` compiled with `config` are named by (see the module docstring)."""
+def blob_key(path: Path, config: dict, version: str, fold: bool = False, form: str = ANY) -> str:
+    """What the blob of `path`'s `form` compiled with `config` is named by (see the module docstring)."""
     from cyclegan_tool.model_files import digest
 
-    return key(digest(path), sorted(config.items()), f"openvino {version}", machine_id(), *(["folded"] if fold else []))
+    return key(digest(path), sorted(config.items()), f"openvino {version}", machine_id(), *(["folded"] if fold else []),
+               *([form] if form != ANY else []))
 
 
 def reason(e: BaseException) -> str:
@@ -60,17 +76,21 @@ def fold_constants(model) -> None:
 
 
 class CompiledForms:
-    """The compiled form of `path` with `config`: `request()` gives its infer request, importing
-    or compiling the form on first use."""
+    """The compiled forms of `path` with `config`: `request(shape)` gives the infer request of
+    the form for that input shape, importing or compiling it on first use."""
 
     def __init__(self, path: Path, config: dict, *, fold: bool = False):
         """`fold`: fold the graph's constant parts before compiling (float graphs; see `_compile`)."""
         import openvino as ov
 
-        self.path, self.config, self.fold = Path(path), config, fold
+        self.path, self.config, self.fold, self.version = Path(path), config, fold, ov.__version__
         self.core = ov.Core()
-        self.key = blob_key(self.path, config, ov.__version__, fold)
-        self.compiled = self.infer_request = self.model = self.saving = None
+        self.model = None
+        self.requests: dict[str, object] = {}  # form -> its infer request (which holds its compiled model)
+        self.saving: list[threading.Thread] = []
+
+    def key(self, form: str) -> str:
+        return blob_key(self.path, self.config, self.version, self.fold, form)
 
     def read(self):
         """The graph as OpenVINO reads it, kept for the compilation that follows (read once)."""
@@ -79,29 +99,30 @@ class CompiledForms:
         return self.model
 
     def cached(self) -> bool:
-        """Whether the blob of this model and settings exists (it compiled on this machine before)."""
-        return BLOBS.path(self.key, BLOB_SUFFIX).is_file()
+        """Whether a blob of this model and settings exists (it was read and compiled here before)."""
+        return any(BLOBS.path(self.key(form), suffix(form)).is_file() for form in (ANY, *map(size_name, FIXED_SIZES)))
 
-    def request(self):
-        """The infer request (for any input shape), imported from the blob or compiled (and the
-        blob written) on first use."""
+    def request(self, shape: tuple[int, ...]):
+        """The infer request of the form for inputs of `shape` (`form_for`), imported from its
+        blob or compiled (and the blob written) on first use."""
         from cyclegan_tool.errors import ModelUnusable
 
-        if self.infer_request is None:
+        form = form_for(shape)
+        if form not in self.requests:
             try:
-                self.compiled = self._imported() or self._compile()
+                compiled = self._imported(form) or self._compile(form)
             except Exception as e:
                 raise ModelUnusable(f"{self.path}: OpenVINO cannot compile it ({reason(e)})") from None
-            self.infer_request = self.compiled.create_infer_request()
-        return self.infer_request
+            self.requests[form] = compiled.create_infer_request()
+        return self.requests[form]
 
     def close(self) -> None:
-        if self.saving is not None:
-            self.saving.join()
-        self.compiled = self.infer_request = self.model = self.saving = None
+        for thread in self.saving:
+            thread.join()
+        self.requests, self.model, self.saving = {}, None, []
 
-    def _imported(self):
-        blob = BLOBS.get(self.key, BLOB_SUFFIX)
+    def _imported(self, form: str):
+        blob = BLOBS.get(self.key(form), suffix(form))
         if blob is None:
             return None
         try:
@@ -110,24 +131,35 @@ class CompiledForms:
             BLOBS.remove(blob)
             return None
 
-    def _compile(self):
-        model, self.model = self.read(), None
+    def _compile(self, form: str):
+        model = self.read()
         if self.fold:
             fold_constants(model)
-        model.reshape([-1, model.inputs[0].partial_shape[1], -1, -1])
+        channels = model.inputs[0].partial_shape[1]
+        if form == ANY:
+            model.reshape([-1, channels, -1, -1])
+        else:
+            model.reshape([1, channels, *map(int, form.split("x"))])
         compiled = self.core.compile_model(model, "CPU", self.config)
+        self.model = None  # reshaped (and folded): the next form reads the graph again
         # The blob (~80 MB for ResNet-9) is written while the run goes on; `close` waits for it.
-        self.saving = threading.Thread(target=self._save, args=(compiled,), name="openvino-blob", daemon=True)
-        self.saving.start()
+        thread = threading.Thread(target=self._save, args=(compiled, form), name="openvino-blob", daemon=True)
+        thread.start()
+        self.saving.append(thread)
         return compiled
 
-    def _save(self, compiled) -> None:
+    def _save(self, compiled, form: str) -> None:
         try:
             data = compiled.export_model()
             data = data.getvalue() if hasattr(data, "getvalue") else bytes(data)
-            BLOBS.put_bytes(self.key, BLOB_SUFFIX, data)
+            BLOBS.put_bytes(self.key(form), suffix(form), data)
         except Exception:  # a full or read-only cache only costs compiling again next time
             pass
 
 
-BLOB_SUFFIX = ".any.blob"
+def size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def suffix(form: str) -> str:
+    return f".{form}.blob"
