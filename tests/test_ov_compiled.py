@@ -57,8 +57,8 @@ def test_one_form_for_every_shape_compiled_once_and_imported_by_later_runs(model
         assert made == ["any"]
     assert blobs(tmp_path) == ["any.blob"]
     made.clear()
-    with OpenVINOBackend(model) as be:  # a later run imports it, compiles nothing
-        assert torch.equal(be.infer(x), first)
+    with OpenVINOBackend(model) as be:  # a later run imports it (mapped, not read), compiles nothing
+        assert torch.equal(be.infer(x), first) and len(be.forms.mapped) == 1
     assert made == []
 
 
@@ -124,6 +124,44 @@ def test_a_blob_that_cannot_be_imported_is_removed_and_the_graph_compiled_again(
     with OpenVINOBackend(model) as be:
         assert torch.allclose(be.infer(x), first, atol=1e-5)
     assert made == ["any"] and blob.stat().st_size > 1000  # written again, whole
+
+
+def test_a_blob_openvino_refuses_is_removed_and_the_form_compiled_again(model, tmp_path, monkeypatch):
+    """A whole, recorded blob that this OpenVINO cannot import (written by another build)."""
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+    from cyclegan_tool.runtime.ov_compiled import BLOBS
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with OpenVINOBackend(model) as be:
+        first = be.infer(x)
+        key = be.forms.key("any")
+    BLOBS.put_bytes(key, ".any.blob", b"not a compiled model" * 100)
+    made = count_compiles(monkeypatch)
+    with OpenVINOBackend(model) as be:
+        assert torch.allclose(be.infer(x), first, atol=1e-5)
+    assert made == ["any"]
+    assert BLOBS.get(key, ".any.blob").stat().st_size > 2000  # written again, whole
+
+
+def test_an_openvino_that_imports_bytes_only_still_imports_the_blob(model, tmp_path, monkeypatch):
+    """Blobs are mapped into memory and given to OpenVINO as a tensor; an OpenVINO that takes no
+    tensor there (before 2025) gets the file's bytes and compiles nothing."""
+    import openvino
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+    with OpenVINOBackend(model) as be:
+        first = be.infer(x)
+
+    def no_tensor(*a, **k):
+        raise TypeError("import_model(): incompatible function arguments")
+
+    monkeypatch.setattr(openvino, "Tensor", no_tensor)
+    made = count_compiles(monkeypatch)
+    with OpenVINOBackend(model) as be:
+        assert torch.equal(be.infer(x), first) and not be.forms.mapped
+    assert made == []
 
 
 def test_a_model_that_does_not_compile_is_one_line_naming_the_file(model, tmp_path, monkeypatch):
