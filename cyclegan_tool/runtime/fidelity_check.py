@@ -87,13 +87,18 @@ def summary(plan: Plan, choice: Option, db: dict[str, float], bar: float) -> str
 def sample_from(jobs: list, opts, info_like) -> Callable[[], np.ndarray | None]:
     """The measuring input for a planned run: its first readable image (a clip's first frame)
     as the network will see it, cropped to at most SAMPLE_SIDE square and padded (reflected) up
-    to it, so that every measurement is at one size (`sample_shape`), for a model described by
-    `info_like` (a `ModelInfo`); None where no image of the first three can be read, or each is
-    flat (instance norm divides a flat image's features by almost nothing, so its output measures
-    only rounding)."""
+    to it, for a model described by `info_like` (a `ModelInfo`); None where no image of the first
+    three can be read, or each is flat (instance norm divides a flat image's features by almost
+    nothing, so its output measures only rounding).
+
+    The sample runs on the compiled form the image itself will (runtime/ov_compiled.py: one
+    image of 256x256 has a form of its own): where the square is such a size and the image's
+    own is not, the sample is one pad step narrower. The check then measures the form the run
+    uses, and a first run compiles one form, not two."""
     def sample() -> np.ndarray | None:
         from cyclegan_tool.conventions import padded_size
         from cyclegan_tool.imageio import DecodedImage, decode
+        from cyclegan_tool.runtime.ov_compiled import form_for
         from cyclegan_tool.runtime.translate import min_side, pad_batch, prepare
         from cyclegan_tool.videoio import first_frame, is_video_name
 
@@ -103,24 +108,21 @@ def sample_from(jobs: list, opts, info_like) -> Callable[[], np.ndarray | None]:
                     image = DecodedImage(rgb=first_frame(job.src), alpha=None, mode="RGB")
                 else:
                     image = decode(job.src, max_pixels=opts.max_pixels)
-                x = prepare(image, info_like, opts).x
+                prep = prepare(image, info_like, opts)
             except Exception:
                 continue
-            x = x[..., :SAMPLE_SIDE, :SAMPLE_SIDE]
+            x = prep.x[..., :SAMPLE_SIDE, :SAMPLE_SIDE]
             lo, hi = info_like.value_range
             if float(x.std()) < 0.01 * (hi - lo):
                 continue
             side = max(SAMPLE_SIDE, min_side(info_like))
             side = padded_size(side, side, info_like.pad_multiple)[0]
-            return pad_batch([x], (side, side))  # reflected, or repeated where the image is too small
+            size = (side, side)
+            channels = x.shape[0]
+            if form_for((1, channels, *size)) != form_for((1, channels, *prep.padded)):
+                size = (side, side - info_like.pad_multiple)
+                x = x[..., : size[1]]
+            return pad_batch([x], size)  # reflected, or repeated where the image is too small
         return None
 
     return sample
-
-
-def sample_shape(input_nc: int, pad_multiple: int, min_side_: int) -> tuple[int, int, int, int]:
-    """The one shape every sample has (see `sample_from`)."""
-    from cyclegan_tool.conventions import padded_size
-
-    side = padded_size(max(SAMPLE_SIDE, min_side_), 1, pad_multiple)[0]
-    return (1, input_nc, side, side)
