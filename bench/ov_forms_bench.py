@@ -12,6 +12,7 @@ docs/BENCHMARKS.md with how far their outputs differ.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -21,15 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, write_results  # noqa: E402
+from common import bench_weights, command_line, machine, write_results  # noqa: E402
 
 
 def models(work: Path) -> list[tuple[str, Path, bool]]:
     """(label, ONNX path, fold) for each model benched."""
-    import os
-
-    from common import bench_weights
-
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     from cyclegan_tool import checkpoints
     from cyclegan_tool.export.forms import winograd

@@ -39,6 +39,21 @@ def write_domain(folder: Path, n: int, size: tuple[int, int], tint, seed: int, e
 _KERNEL_REPORT: list[str] = []
 
 
+def count_compiles(monkeypatch) -> list:
+    """The OpenVINO forms compiled from now on, in order ("any", "256x256"; runtime/ov_compiled.py)."""
+    from cyclegan_tool.runtime import ov_compiled
+
+    made = []
+    real = ov_compiled.CompiledForms._compile
+
+    def spy(self, form):
+        made.append(form)
+        return real(self, form)
+
+    monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", spy)
+    return made
+
+
 @pytest.fixture
 def kernel_report() -> list[str]:
     """Lines printed at the end of the run (what executed where, e.g. the emulated CUDA kernels)."""

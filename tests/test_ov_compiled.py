@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from conftest import count_compiles
 
 from cyclegan_tool.errors import BackendError
 
@@ -28,20 +29,6 @@ def model(tiny_onnx, tmp_path, monkeypatch):
 
 def blobs(tmp_path) -> list[str]:
     return sorted(p.name.split(".", 1)[1] for p in (tmp_path / "cache" / "cyclegan-tool" / "openvino").glob("*.blob"))
-
-
-def count_compiles(monkeypatch) -> list:
-    from cyclegan_tool.runtime import ov_compiled
-
-    made = []
-    real = ov_compiled.CompiledForms._compile
-
-    def spy(self, form):
-        made.append(form)
-        return real(self, form)
-
-    monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", spy)
-    return made
 
 
 def test_one_form_for_every_shape_compiled_once_and_imported_by_later_runs(model, tmp_path, monkeypatch):

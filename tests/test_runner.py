@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import write_domain
+from conftest import count_compiles, write_domain
 from PIL import Image
 
 import cyclegan_tool as ct
@@ -365,16 +365,7 @@ def test_a_changed_form_or_int8_form_is_checked_again(shipped_with_int8, tmp_pat
 def test_a_first_run_checks_and_runs_on_one_compiled_form(tiny_onnx, tmp_path, monkeypatch, size, form):
     """The check's sample runs on the OpenVINO form the run's images will (runtime/ov_compiled.py:
     one 256x256 image has a form of its own): a first run compiles one form, the one it uses."""
-    from cyclegan_tool.runtime import ov_compiled
-
-    made = []
-    real = ov_compiled.CompiledForms._compile
-
-    def spy(self, form_):
-        made.append(form_)
-        return real(self, form_)
-
-    monkeypatch.setattr(ov_compiled.CompiledForms, "_compile", spy)
+    made = count_compiles(monkeypatch)
     write_domain(tmp_path / "in", 2, size, (0.7, 0.4, 0.2), seed=5)
     said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
     assert "openvino" in said and "(checked now)" in said

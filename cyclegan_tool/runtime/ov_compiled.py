@@ -5,8 +5,8 @@ of the model and the image, never of the images a run met before or of what the 
 
 - **The fixed form**: a batch of one image of a size in `FIXED_SIZES` (256x256, the size of the
   reference's test images and of the published datasets) runs on a form compiled for that shape
-  alone, 8-11% faster than the any-shape form (bench/ov_forms_bench.py: 144 against 157 ms for
-  the Winograd ResNet-9 in bf16, 29 against 32 ms for the shipped int8 form).
+  alone, 8-11% faster than the any-shape form (bench/ov_forms_bench.py, two runs: 144-154 against
+  157-170 ms for the Winograd ResNet-9 in bf16, 29 against 31-32 ms for the shipped int8 form).
 - **The any-shape form** runs every other input. Its output differs from the fixed form's (the
   bf16 and int8 blockings differ by shape: 44 and 39 dB apart, about as far as each is from
   FP32), which is why the choice is by shape and not by what has been compiled: a form per size
