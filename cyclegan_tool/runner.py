@@ -265,6 +265,7 @@ def _first_faithful(plan: Plan, facts: ModelFacts, forms: Forms, path: Path, job
             try:
                 be = opened[c.key] = backend_for(c, forms.file(c), plan.device, **model_args).open()
                 out = be.infer(sample)
+                be.remember(sample, out)  # (the run's first image itself, where it is the sample)
             except (OSError, MemoryError) as e:  # the machine's state, not the model's: not remembered
                 log.warning("%s could not run now (%s); it is tried again next time", c.key, e)
                 db[c.key] = -math.inf

@@ -95,6 +95,32 @@ def test_backend_contract(cpu_backend, tiny_generator):
         be.infer(x)
 
 
+def test_a_remembered_output_answers_an_equal_input_once(tiny_onnx):
+    """`Backend.remember`: the output kept for an input is returned for an equal one, once; any
+    other input is computed; closing forgets it."""
+    calls = []
+
+    class Counted(OnnxRuntimeBackend):
+        def _infer_impl(self, x):
+            calls.append(x.shape)
+            return super()._infer_impl(x)
+
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)
+    with Counted(tiny_onnx) as be:
+        y = be.infer(x)
+        be.remember(x.copy(), y)
+        assert be.infer(x.copy()) is y and len(calls) == 1
+        assert np.array_equal(be.infer(x), y) and len(calls) == 2  # once only
+        be.remember(x, y)
+        be.infer(x[..., :8, :8])
+        be.infer(-x)
+        assert len(calls) == 4  # another shape, other values: computed
+        be.close()
+        be.open()
+        be.infer(x)
+        assert len(calls) == 5
+
+
 # -- engine limits, from real engines ------------------------------------------------------
 class EngineLimited(Backend):
     """A CPU backend that accepts only what an engine's sidecar allows (and records each call)."""

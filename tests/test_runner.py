@@ -370,3 +370,23 @@ def test_a_first_run_checks_and_runs_on_one_compiled_form(tiny_onnx, tmp_path, m
     said = convert(tmp_path / "in", tmp_path / "out", tiny_onnx)
     assert "openvino" in said and "(checked now)" in said
     assert made == [form]
+
+
+@needs_ov
+@pytest.mark.parametrize("size, extra", [((256, 256), 0), ((300, 280), 1)])
+def test_a_first_run_translates_its_first_image_once(tiny_onnx, tmp_path, monkeypatch, size, extra):
+    """Where the check's sample is the run's first image as the network sees it (a 256x256
+    image), the candidate's output on it is that image's output: translated once, not twice.
+    The written image is the one a later run (checked already) writes."""
+    from cyclegan_tool.runtime.ov_backend import OpenVINOBackend
+
+    inputs = []
+    real = OpenVINOBackend._infer_impl
+    monkeypatch.setattr(OpenVINOBackend, "_infer_impl", lambda self, x: inputs.append(x.shape) or real(self, x))
+    write_domain(tmp_path / "in", 3, size, (0.7, 0.4, 0.2), seed=6)
+    assert "(checked now)" in convert(tmp_path / "in", tmp_path / "first", tiny_onnx)
+    assert len(inputs) == 3 + extra
+    assert "(checked now)" not in convert(tmp_path / "in", tmp_path / "later", tiny_onnx)
+    for name in os.listdir(tmp_path / "first"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "first" / name)),
+                              np.asarray(Image.open(tmp_path / "later" / name)))

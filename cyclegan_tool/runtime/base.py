@@ -69,6 +69,7 @@ class Backend(ABC):
         self._opened = False
         self.info: ModelInfo | None = None
         self.device = "cpu"  # where it runs: "cpu" or "cuda:N"
+        self._known: list[tuple[np.ndarray, np.ndarray]] = []  # `remember`
 
     def open(self) -> Backend:
         if not self._opened:
@@ -77,9 +78,16 @@ class Backend(ABC):
         return self
 
     def close(self) -> None:
+        self._known = []
         if self._opened:
             self._close()
             self._opened = False
+
+    def remember(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Keep `y`, this backend's own output for the input `x` (the fidelity check's sample, an
+        image translated while the check waited): the next `infer` of an equal input returns it
+        instead of computing it again, once."""
+        self._known.append((x, y))
 
     def __enter__(self) -> Backend:
         return self.open()
@@ -116,7 +124,12 @@ class Backend(ABC):
         if info.min_hw and (h < info.min_hw[0] or w < info.min_hw[1]):
             raise BackendError(f"{self.name}: {h}x{w} is under the engine profile's minimum "
                                f"{info.min_hw[0]}x{info.min_hw[1]}")
-        return self._infer_impl(np.ascontiguousarray(x, dtype=np.float32))
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        for i, (known, y) in enumerate(self._known):
+            if known.shape == x.shape and np.array_equal(known, x):
+                del self._known[i]
+                return y
+        return self._infer_impl(x)
 
     @abstractmethod
     def _open(self) -> ModelInfo: ...
