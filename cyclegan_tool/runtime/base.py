@@ -84,9 +84,9 @@ class Backend(ABC):
             self._opened = False
 
     def remember(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Keep `y`, this backend's own output for the input `x` (the fidelity check's sample, an
-        image translated while the check waited): the next `infer` of an equal input returns it
-        instead of computing it again, once."""
+        """Keep `y`, this backend's own output for the input `x` (the fidelity check's on its
+        sample, runner.py): the next `infer` of an equal input returns it instead of computing it
+        again, once (a run whose first image is the sample translates that image once)."""
         self._known.append((x, y))
 
     def __enter__(self) -> Backend:
