@@ -103,16 +103,16 @@ def describe(path: Path, *, direction: str | None = None, spec: GeneratorSpec | 
         weights = direct.read(path, direction=direction, spec=spec, norm_stats=norm_stats)
         if weights is not None:  # the reference ResNet layout, read without torch
             found, direction_ = weights.spec, weights.direction
-            sizes = direct.PAD_MULTIPLE, direct.MIN_SIDE, direct.VALUE_RANGE
+            multiple, smallest, values = direct.PAD_MULTIPLE, direct.MIN_SIDE, direct.VALUE_RANGE
         else:
             from cyclegan_tool import checkpoints
             from cyclegan_tool.models import min_side, pad_multiple, value_range
 
             loaded = checkpoints.load_generator(path, direction=direction, spec=spec, norm_stats=norm_stats)
             found, direction_ = loaded.spec, loaded.direction
-            sizes = pad_multiple(found), min_side(found), value_range(found)
-        record = {"spec": found.to_dict(), "direction": direction_, "pad_multiple": sizes[0], "min_side": sizes[1],
-                  "value_range": list(sizes[2])}
+            multiple, smallest, values = pad_multiple(found), min_side(found), value_range(found)
+        record = {"spec": found.to_dict(), "direction": direction_, "pad_multiple": multiple, "min_side": smallest,
+                  "value_range": list(values)}
         MODEL_FACTS.put(record_key, record)
     return ModelFacts(kind=kind, precision="fp32", spec=GeneratorSpec.from_dict(record["spec"]),
                       direction=record["direction"], pad_multiple=int(record["pad_multiple"]),
