@@ -14,8 +14,8 @@ of the model and the image, never of the images a run met before or of what the 
   would cost a folder of mixed photos a compile per image.
 
 Each form is compiled on first use and exported as a blob to the user cache (`cache.FileCache`
-"openvino"); a later run imports it instead of reading and compiling the graph (0.4-0.5 against
-~1.1 s for the Winograd ResNet-9, whose folded graph has ~2,200 operations). A blob is named by
+"openvino"); a later run imports it instead of reading and compiling the graph (~0.3 against
+~1.2 s for the Winograd ResNet-9, whose folded graph has ~2,200 operations). A blob is named by
 the content digest of the model's files (external data included), the compile settings, the
 form, the OpenVINO version and the machine, so a replaced model never meets an old blob; past
 `CACHE_BYTES` the least recently used blobs go. A blob that cannot be imported is removed and the
